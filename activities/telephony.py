@@ -1,0 +1,58 @@
+"""Activities that touch the telephony provider: place a call, ask for a call's status."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers.base import (
+    InvalidDestinationError,
+    ProviderAuthError,
+    ProviderError,
+    TelephonyProvider,
+)
+from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
+from campaign_engine.phones import mask_phone
+
+
+class TelephonyActivities:
+    def __init__(self, providers: dict[str, TelephonyProvider]) -> None:
+        self.providers = providers
+
+    def _provider(self, name: str) -> TelephonyProvider:
+        provider = self.providers.get(name)
+        if provider is None:
+            raise ApplicationError(
+                f"telephony provider '{name}' is not configured on this worker",
+                type="ProviderNotConfigured", non_retryable=True,
+            )
+        return provider
+
+    @activity.defn
+    async def place_call(self, request: CallRequest) -> PlacedCall:
+        provider = self._provider(request.provider)
+        activity.logger.info("placing call %s to %s", request.idempotency_key, mask_phone(request.to))
+        try:
+            return await provider.place_call(request)
+        except ProviderAuthError as err:
+            raise ApplicationError(str(err), type="ProviderAuthError", non_retryable=True) from None
+        except InvalidDestinationError as err:
+            call_id = f"rejected:{request.idempotency_key}"
+            return PlacedCall(call_id=call_id, provider=request.provider, outcome=CallOutcome(
+                call_id=call_id, attempt=request.attempt, outcome=Outcome.FAILED,
+                hangup_cause="INVALID_NUMBER", reason=str(err)))
+        except ProviderError as err:
+            raise ApplicationError(str(err), type="ProviderError") from None
+
+    @activity.defn
+    async def fetch_call_status(self, request: CallRequest) -> CallOutcome:
+        provider = self._provider(request.provider)
+        assert request.call_id is not None
+        try:
+            outcome = await provider.fetch_call_status(request.call_id, request)
+        except ProviderAuthError as err:
+            raise ApplicationError(str(err), type="ProviderAuthError", non_retryable=True) from None
+        except ProviderError as err:
+            raise ApplicationError(str(err), type="ProviderError") from None
+        outcome.attempt = request.attempt
+        return outcome

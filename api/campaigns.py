@@ -1,0 +1,260 @@
+"""Turning an upload into a running campaign: validation, normalisation, the workflow start."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.errors import ApiError
+from api.schemas import (
+    CampaignIn,
+    CampaignOut,
+    ContactIn,
+    ContactsReportOut,
+    ExecutionStatusOut,
+    RedialConfigOut,
+    UploadAndRunData,
+)
+from campaign_engine import search_attributes as sa
+from campaign_engine.ids import campaign_workflow_id, new_campaign_id, new_object_id
+from campaign_engine.models import (
+    CampaignConfig,
+    CampaignInput,
+    CampaignStatus,
+    Contact,
+    ContactBatch,
+    RedialPolicy,
+)
+from campaign_engine.phones import InvalidPhoneNumber, mask_phone, normalize_e164
+from campaign_engine.policy.eta import EtaInput, estimate_completion
+from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
+from campaign_engine.settings import Settings
+from workflows.campaign import CampaignWorkflow
+
+# With redial enabled and no maxAttempts: three calls per contact (one call, two redials).
+DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED = 3
+# Contacts travel to the workflow in payloads of at most this size (Temporal warns at
+# 256 KB per payload... per event and refuses 2 MB): the start carries the first chunk,
+# signals carry the rest.
+CHUNK_BYTES = 1_000_000
+
+
+@dataclass
+class ValidatedContacts:
+    contacts: list[Contact] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    received: int = 0
+
+
+def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int = 0) -> ValidatedContacts:
+    """Every row checked: valid E.164 number, a scheduled time when the campaign needs one.
+
+    Duplicate numbers keep their first row; the others are reported, not dialled.
+    """
+    out = ValidatedContacts(received=len(rows))
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows, start=start_row):
+        try:
+            phone = normalize_e164(row.phone_number)
+        except InvalidPhoneNumber as err:
+            out.errors.append({"row": i, "field": f"contacts[{i}].phone_number", "message": str(err)})
+            continue
+        if scheduled and row.scheduledCallDateTime is None:
+            out.errors.append({
+                "row": i, "field": f"contacts[{i}].scheduledCallDateTime",
+                "message": "required when isScheduledCall is true (ISO 8601 with a time zone)",
+            })
+            continue
+        if phone in seen:
+            out.duplicates.append({"row": i, "duplicate_of_row": seen[phone]})
+            continue
+        seen[phone] = i
+        out.contacts.append(Contact(
+            key=len(out.contacts), phone=phone, masked=mask_phone(phone), name=row.name, email=row.email,
+            custom_data=row.custom_data,
+            scheduled_at=row.scheduledCallDateTime.astimezone(UTC) if scheduled and row.scheduledCallDateTime else None,
+            timezone=row.timezone,
+        ))
+    return out
+
+
+def redial_policy(body: CampaignIn) -> RedialPolicy:
+    cfg = body.redialConfig
+    if cfg is None or not cfg.enabled:
+        return RedialPolicy(enabled=False, max_attempts=1,
+                            retry_intervals=(cfg.retryIntervals if cfg and cfg.retryIntervals else
+                                             [DEFAULT_RETRY_INTERVAL_SECONDS]))
+    return RedialPolicy(
+        enabled=True,
+        max_attempts=cfg.maxAttempts or DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED,
+        retry_intervals=cfg.retryIntervals or [DEFAULT_RETRY_INTERVAL_SECONDS],
+    )
+
+
+def body_fingerprint(raw: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def campaign_id_for_key(tenant_id: str, idem_key: str, now: datetime) -> str:
+    digest = hashlib.sha256(f"{tenant_id}\0{idem_key}".encode()).digest()
+    return f"CAMP-{now.year}-" + base64.b32encode(digest).decode()[:10]
+
+
+def chunk_contacts(contacts: list[Contact]) -> list[list[Contact]]:
+    chunks: list[list[Contact]] = [[]]
+    size = 0
+    for contact in contacts:
+        n = len(json.dumps(contact.custom_data, default=str)) + 300
+        if chunks[-1] and size + n > CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(contact)
+        size += n
+    return chunks
+
+
+def eta_for(config: CampaignConfig, contacts: list[Contact], now: datetime) -> datetime:
+    return estimate_completion(EtaInput(
+        now=now,
+        due_times=[c.scheduled_at for c in contacts],
+        call_seconds=config.expected_call_seconds,
+        redial=config.redial,
+        max_concurrent_calls=config.max_concurrent_calls,
+    ))
+
+
+def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: datetime,
+                 campaign_id: str | None = None) -> CampaignConfig:
+    provider = body.provider or settings.telephony_provider
+    return CampaignConfig(
+        campaign_id=campaign_id or new_campaign_id(now),
+        object_id=new_object_id(now),
+        tenant_id=tenant_id,
+        name=body.campaignName,
+        agent_id=body.agentId,
+        is_scheduled=body.isScheduledCall,
+        is_context_based=body.isContextBasedCall,
+        redial=redial_policy(body),
+        provider=provider,
+        created_at=now,
+        expected_call_seconds=settings.expected_call_seconds,
+        call_outcome_timeout_seconds=settings.call_outcome_timeout_seconds,
+        call_max_seconds=settings.call_max_seconds,
+        max_concurrent_calls=body.maxConcurrentCalls,
+        notification_webhook_url=body.notificationWebhookUrl,
+    )
+
+
+async def start_campaign_workflow(
+    client: Client, settings: Settings, config: CampaignConfig, contacts: list[Contact],
+    *, start_paused: bool = False, fingerprint: str | None = None,
+) -> WorkflowHandle:
+    """Durably start the campaign; returns once Temporal has every contact."""
+    wf_id = campaign_workflow_id(config.tenant_id, config.campaign_id)
+    chunks = chunk_contacts(contacts)
+    status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
+    handle = await client.start_workflow(
+        CampaignWorkflow.run,
+        CampaignInput(config=config, contacts=chunks[0], expected_contacts=len(contacts), start_paused=start_paused),
+        id=wf_id,
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.CAMPAIGN_STATUS, status.value),
+            SearchAttributePair(sa.CAMPAIGN_ID, config.campaign_id),
+            SearchAttributePair(sa.AGENT_ID, config.agent_id),
+            SearchAttributePair(sa.TENANT_ID, config.tenant_id),
+        ]),
+        memo={"fingerprint": fingerprint or "", "objectId": config.object_id},
+        static_summary=f"Campaign {config.name}: {len(contacts)} contacts, agent {config.agent_id}",
+        static_details=(
+            f"**{config.name}** ({config.campaign_id})\n\n"
+            f"- contacts: {len(contacts)}\n- agent: {config.agent_id}\n- provider: {config.provider}\n"
+            f"- redial: {'up to ' + str(config.redial.max_attempts) + ' calls' if config.redial.enabled else 'off'}"
+        ),
+    )
+    for i, chunk in enumerate(chunks[1:], start=1):
+        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", contacts=chunk))
+    return handle
+
+
+async def upload_and_run(
+    client: Client, settings: Settings, tenant_id: str, body: CampaignIn, raw: bytes,
+    idempotency_key: str | None,
+) -> UploadAndRunData:
+    validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall)
+    if validated.errors:
+        first = validated.errors[0]
+        more = f" (and {len(validated.errors) - 1} more)" if len(validated.errors) > 1 else ""
+        raise ApiError(400, "BAD_REQUEST", f"{first['field']}: {first['message']}{more}", validated.errors)
+    now = datetime.now(UTC)
+    fingerprint = body_fingerprint(raw)
+    campaign_id = campaign_id_for_key(tenant_id, idempotency_key, now) if idempotency_key else None
+    config = build_config(body, tenant_id, settings, now, campaign_id)
+    try:
+        await start_campaign_workflow(client, settings, config, validated.contacts, fingerprint=fingerprint)
+    except WorkflowAlreadyStartedError:
+        if not idempotency_key:
+            raise
+        return await replay_idempotent(client, tenant_id, config.campaign_id, fingerprint, validated)
+    return response_data(config, validated, now)
+
+
+async def replay_idempotent(client: Client, tenant_id: str, campaign_id: str, fingerprint: str,
+                            validated: ValidatedContacts) -> UploadAndRunData:
+    """The same Idempotency-Key again: the same campaign back, or 409 for another body."""
+    handle = client.get_workflow_handle(campaign_workflow_id(tenant_id, campaign_id))
+    desc = await handle.describe()
+    memo = await desc.memo()
+    if memo.get("fingerprint") != fingerprint:
+        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
+                       "this Idempotency-Key was used with a different request body")
+    config = await handle.query(CampaignWorkflow.config)
+    data = response_data(config, validated, config.created_at)
+    progress = await handle.query(CampaignWorkflow.progress)
+    data.campaign.status = progress.status.value
+    data.execution_status.calls_initiated = progress.calls_placed
+    data.execution_status.estimated_completion = progress.estimated_completion
+    return data
+
+
+def response_data(config: CampaignConfig, validated: ValidatedContacts, now: datetime) -> UploadAndRunData:
+    contacts = validated.contacts
+    return UploadAndRunData(
+        campaign=CampaignOut(
+            id=config.object_id,
+            campaignName=config.name,
+            campaignId=config.campaign_id,
+            status=CampaignStatus.IN_PROGRESS.value,
+            agentId=config.agent_id,
+            totalContacts=len(contacts),
+            isScheduledCall=config.is_scheduled,
+            isContextBasedCall=config.is_context_based,
+            createdAt=config.created_at,
+            campaignStartTime=now,
+        ),
+        execution_status=ExecutionStatusOut(
+            calls_queued=len(contacts), calls_initiated=0, estimated_completion=eta_for(config, contacts, now),
+        ),
+        redial_config=RedialConfigOut(
+            enabled=config.redial.enabled,
+            maxAttempts=config.redial.max_attempts,
+            retryIntervals=config.redial.retry_intervals,
+        ),
+        contacts=ContactsReportOut(
+            received=validated.received, accepted=len(contacts), duplicates_merged=len(validated.duplicates),
+        ),
+    )

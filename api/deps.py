@@ -1,0 +1,49 @@
+"""Dependencies: the caller's tenant (from x-api-key), the shared Temporal client, settings."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from temporalio.client import Client
+
+from api.errors import ApiError
+from campaign_engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_client(request: Request) -> Client:
+    return request.app.state.temporal_client
+
+
+def require_tenant(
+    request: Request,
+    x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
+) -> Tenant:
+    keys: dict[str, str] = request.app.state.api_keys
+    if not x_api_key:
+        raise ApiError(401, "UNAUTHORIZED", "missing x-api-key header")
+    tenant = None
+    presented = x_api_key.encode()
+    # Compare against every key in constant time: no early exit that timing could reveal.
+    for key, tenant_id in keys.items():
+        if hmac.compare_digest(presented, key.encode()):
+            tenant = tenant_id
+    if tenant is None:
+        raise ApiError(401, "UNAUTHORIZED", "invalid API key")
+    return Tenant(tenant)
+
+
+TenantDep = Annotated[Tenant, Depends(require_tenant)]
+ClientDep = Annotated[Client, Depends(get_client)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

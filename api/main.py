@@ -1,0 +1,50 @@
+"""The campaign engine's REST API: `uvicorn api.main:app`.
+
+One Temporal client is created at start-up and shared by every request.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import callbacks, upload
+from campaign_engine.settings import Settings, get_settings
+from campaign_engine.temporal import connect
+
+log = logging.getLogger("api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.temporal_client = await connect(settings)
+        if not app.state.api_keys:
+            log.warning("CAMPAIGN_API_KEYS is empty: every authenticated call will get 401")
+        yield
+
+    app = FastAPI(
+        title="Campaign engine",
+        version="0.1.0",
+        description="Outbound voice campaigns on Temporal. Authenticate with the `x-api-key` header.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = settings.api_keys()
+    install_error_handlers(app)
+    app.include_router(upload.router)
+    app.include_router(callbacks.router)
+
+    @app.get("/healthz", tags=["meta"], include_in_schema=False)
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    return app
+
+
+app = create_app()

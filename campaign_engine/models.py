@@ -1,0 +1,368 @@
+"""The engine's domain models, shared by the API, the workflows and the activities.
+
+These travel through Temporal (pydantic data converter), so they are plain data: no I/O,
+no clock. The REST wire format (camelCase, the seed's field names) lives in `api/schemas.py`
+and is translated into these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Outcome(StrEnum):
+    """How one call attempt ended (the provider's final status, normalised)."""
+
+    COMPLETED = "completed"  # answered by a person: the contact is reached
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"  # could not be established
+    VOICEMAIL = "voicemail"  # answered by a machine
+    CANCELED = "canceled"
+
+
+class CallProgress(StrEnum):
+    """A call's provider status while it is not final yet."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+
+
+class ContactState(StrEnum):
+    """Where a contact is in the campaign, as the campaign workflow tracks it."""
+
+    PENDING = "pending"  # accepted, its workflow not started yet
+    SCHEDULED = "scheduled"  # waiting for its scheduledCallDateTime
+    QUEUED = "queued"  # due, waiting for the campaign to let it dial (pause, concurrency)
+    DIALING = "dialing"  # a call is placed or ringing, outcome not known yet
+    REDIAL_WAIT = "redial_wait"  # an attempt failed, waiting for the redial timer
+    DONE = "done"  # final: see the disposition
+    REMOVED = "removed"  # final: skipped through the API before it was reached
+    CANCELED = "canceled"  # final: the campaign was canceled before it was reached
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ContactState.DONE, ContactState.REMOVED, ContactState.CANCELED)
+
+
+class CampaignStatus(StrEnum):
+    """Values of the CampaignStatus search attribute and the API's campaign status."""
+
+    DRAFT = "draft"
+    IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+# Outcomes that end a contact without a redial whatever the configuration says.
+NEVER_REDIAL_REASONS = frozenset({"INVALID_NUMBER", "OPT_OUT"})
+
+
+class RedialPolicy(BaseModel):
+    """The seed's simple redial form, normalised.
+
+    `max_attempts` counts every call to a contact, the first one included: with
+    `max_attempts=3` a contact is called at most three times (one call and two redials).
+    `retry_intervals[i]` is the wait in seconds before redial i+1 (so before call i+2);
+    when the list is shorter than the redials it allows, its last value repeats.
+    """
+
+    enabled: bool = False
+    max_attempts: int = 1
+    retry_intervals: list[int] = Field(default_factory=lambda: [3600])
+    redial_outcomes: list[Outcome] = Field(
+        default_factory=lambda: [Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED]
+    )
+
+
+class Contact(BaseModel):
+    """One contact of a campaign, validated and normalised."""
+
+    key: int  # position in the campaign (0-based, in upload order); ids use it, never the phone
+    phone: str  # E.164
+    masked: str = ""  # '+91 98xxxxxx10': what summaries and logs show (set by `mask_phone`)
+    name: str | None = None
+    email: str | None = None
+    custom_data: dict[str, Any] = Field(default_factory=dict)
+    scheduled_at: datetime | None = None  # aware, UTC
+    timezone: str | None = None
+
+
+class CampaignConfig(BaseModel):
+    """Everything about a campaign except its contacts."""
+
+    campaign_id: str
+    object_id: str  # the seed's `_id`
+    tenant_id: str
+    name: str
+    agent_id: str
+    is_scheduled: bool = False
+    is_context_based: bool = False
+    redial: RedialPolicy = Field(default_factory=RedialPolicy)
+    provider: str = "simulated"
+    created_at: datetime
+    expected_call_seconds: float = 90.0
+    call_outcome_timeout_seconds: float = 900.0
+    call_max_seconds: float = 4 * 3600.0
+    max_concurrent_calls: int | None = None
+    notification_webhook_url: str | None = None
+
+
+class CampaignInput(BaseModel):
+    """Input of CampaignWorkflow; also what continue-as-new carries."""
+
+    config: CampaignConfig
+    contacts: list[Contact] = Field(default_factory=list)
+    # Contacts the uploader will send in total (the rest arrive by the add_contacts signal):
+    # the campaign never completes before it has them all.
+    expected_contacts: int = 0
+    start_paused: bool = False  # a draft: accepted, not started until `resume`
+    carried: CampaignState | None = None
+    unstarted: list[Contact] = Field(default_factory=list)  # accepted, child not started yet
+
+
+class ContactCallInput(BaseModel):
+    """Input of ContactCallWorkflow."""
+
+    campaign_workflow_id: str
+    config: CampaignConfig
+    contact: Contact
+    # The campaign was running and ungated when it started this child: the first call
+    # needs no grant. Every later call asks the campaign first.
+    first_call_granted: bool = False
+
+
+# --- the telephony provider's side ---------------------------------------------------------
+
+
+class CallRequest(BaseModel):
+    """What an activity asks a provider to do: place one call for one attempt."""
+
+    idempotency_key: str  # "{contact_workflow_id}/attempt-{n}": the same for every retry
+    contact_workflow_id: str
+    attempt: int
+    campaign_id: str
+    tenant_id: str
+    agent_id: str
+    to: str  # E.164
+    from_number: str | None = None
+    # Sent to the agent with the call when the campaign is context based.
+    variables: dict[str, Any] = Field(default_factory=dict)
+    detect_voicemail: bool = False
+    # When the workflow decided to place this attempt (deterministic workflow time): a
+    # provider without idempotency keys looks for calls created since then to adopt.
+    attempt_started_at: datetime
+    provider: str = "simulated"
+    call_id: str | None = None  # set when asking for the status of a placed call
+
+
+class CallOutcome(BaseModel):
+    """A provider's report on a call: final (`outcome` set) or still going (`progress`)."""
+
+    call_id: str
+    attempt: int = 0
+    outcome: Outcome | None = None
+    progress: CallProgress | None = None
+    duration_seconds: float | None = None
+    hangup_cause: str | None = None  # NORMAL_CLEARING, USER_BUSY, NO_ANSWER, INVALID_NUMBER, ...
+    reason: str | None = None
+    answered_by: str | None = None
+    recording_url: str | None = None
+    analysis: dict[str, Any] = Field(default_factory=dict)
+    ended_at: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome is not None
+
+
+class PlacedCall(BaseModel):
+    """A provider's answer to a placed call."""
+
+    call_id: str
+    provider: str
+    adopted: bool = False  # an earlier request of this attempt had already created the call
+    # Some providers know the end at once (a rejected number): then no wait is needed.
+    outcome: CallOutcome | None = None
+    # How long to wait for the provider's callback before asking for the status.
+    poll_after_seconds: float = 900.0
+
+
+# --- what the workflows report ---------------------------------------------------------------
+
+
+class AttemptRecord(BaseModel):
+    attempt: int
+    call_id: str | None = None
+    placed_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: Outcome | None = None
+    duration_seconds: float | None = None
+    hangup_cause: str | None = None
+    reason: str | None = None
+    recording_url: str | None = None
+    analysis: dict[str, Any] = Field(default_factory=dict)
+
+
+class AttemptReport(BaseModel):
+    """Signal from a contact workflow to its campaign after every attempt (and at the end)."""
+
+    key: int
+    attempt: AttemptRecord | None = None
+    state: ContactState
+    disposition: Outcome | None = None
+    next_call_at: datetime | None = None
+    reason: str | None = None
+
+
+class DialRequest(BaseModel):
+    """Signal from a contact workflow: it is due for a call and asks to dial."""
+
+    key: int
+    attempt: int
+    blocked_reason: str | None = None  # set on `provider_blocked`: why no call can be placed
+
+
+class DialGrant(BaseModel):
+    """Signal from the campaign to a contact workflow: dial now, or stop."""
+
+    attempt: int
+    stop: ContactState | None = None  # REMOVED or CANCELED: do not dial, end
+    reason: str | None = None
+
+
+class ContactStatus(BaseModel):
+    """Answer of ContactCallWorkflow's `status` query."""
+
+    key: int
+    phone: str
+    state: ContactState
+    attempts: list[AttemptRecord]
+    max_attempts: int
+    disposition: Outcome | None = None
+    next_action: str | None = None
+    next_action_at: datetime | None = None
+    reason: str | None = None
+
+
+class ContactSummary(BaseModel):
+    """The campaign workflow's compact record of one contact (carried across continue-as-new)."""
+
+    key: int
+    phone: str
+    state: ContactState = ContactState.PENDING
+    attempts: int = 0
+    disposition: Outcome | None = None
+    next_call_at: datetime | None = None
+    last_outcome: Outcome | None = None
+    talk_seconds: float = 0.0
+    reason: str | None = None
+
+
+class CampaignState(BaseModel):
+    """What the campaign workflow keeps, and carries across continue-as-new."""
+
+    contacts: list[ContactSummary] = Field(default_factory=list)
+    received_chunks: list[str] = Field(default_factory=list)
+    received_contacts: int = 0
+    duplicates_merged: int = 0
+    status: CampaignStatus = CampaignStatus.IN_PROGRESS
+    started_at: datetime | None = None
+    paused_at: datetime | None = None
+    finished_at: datetime | None = None
+    pause_reason: str | None = None
+    calls_placed: int = 0
+    outcome_counts: dict[str, int] = Field(default_factory=dict)
+    answered_calls: int = 0
+    answered_talk_seconds: float = 0.0
+    runs: int = 1
+    # Contacts that asked to dial and wait for a slot, in arrival order.
+    dial_queue: list[DialRequest] = Field(default_factory=list)
+    # Contacts to tell to stop (removal, cancel) that have not been told yet.
+    stops_to_send: list[int] = Field(default_factory=list)
+    removals_requested: list[int] = Field(default_factory=list)
+
+
+class ContactBatch(BaseModel):
+    """Contacts delivered to a campaign after its start (large uploads, appends)."""
+
+    chunk_id: str  # the receiver drops a chunk it has already taken
+    contacts: list[Contact]
+
+
+class AppendResult(BaseModel):
+    added: int
+    duplicates: int
+    total_contacts: int
+
+
+class ControlResult(BaseModel):
+    """Answer of the pause, resume, cancel and remove updates."""
+
+    campaign_id: str
+    status: CampaignStatus
+    at: datetime
+    active_calls: int
+    detail: str | None = None
+
+
+class ContactPageRequest(BaseModel):
+    state: ContactState | None = None
+    disposition: Outcome | None = None
+    offset: int = 0
+    limit: int = 100
+
+
+class ContactPage(BaseModel):
+    contacts: list[ContactSummary]
+    total: int
+    next_offset: int | None
+
+
+class CampaignProgress(BaseModel):
+    """Answer of CampaignWorkflow's `progress` query."""
+
+    campaign_id: str
+    name: str
+    status: CampaignStatus
+    total_contacts: int
+    expected_contacts: int
+    duplicates_merged: int
+    by_state: dict[str, int]
+    by_disposition: dict[str, int]
+    outcome_counts: dict[str, int]  # every attempt's outcome, redials included
+    calls_placed: int  # attempts handed to the provider
+    live_calls: int
+    redials_made: int
+    pending_redials: int
+    next_redial_at: datetime | None
+    percentage: float
+    estimated_completion: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    run: int
+    pause_reason: str | None = None
+    contacts: list[ContactSummary] = Field(default_factory=list)
+
+
+class CampaignSummary(BaseModel):
+    """Result of a finished CampaignWorkflow."""
+
+    campaign_id: str
+    status: CampaignStatus
+    total_contacts: int
+    by_disposition: dict[str, int]
+    outcome_counts: dict[str, int]
+    calls_placed: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+CampaignInput.model_rebuild()

@@ -1,0 +1,88 @@
+"""Every setting of the engine, read from environment variables in one place.
+
+The API, the worker and the `campaign-engine` command all read these; the README lists them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    # --- Temporal ---------------------------------------------------------------------------
+    # Empty means "embedded": `campaign-engine up` starts a dev server; worker and API
+    # then use 127.0.0.1:TEMPORAL_PORT.
+    temporal_address: str = Field("", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field("campaign-engine", validation_alias="TEMPORAL_TASK_QUEUE")
+    temporal_port: int = Field(7233, validation_alias="TEMPORAL_PORT")
+    temporal_ui_port: int = Field(8233, validation_alias="TEMPORAL_UI_PORT")
+
+    # --- API --------------------------------------------------------------------------------
+    # Comma-separated keys. `tenant:key` gives the key its tenant; a bare `key` belongs to
+    # the tenant "default". Empty means no key is accepted (every call gets 401).
+    campaign_api_keys: SecretStr = Field(SecretStr(""), validation_alias="CAMPAIGN_API_KEYS")
+    api_host: str = Field("127.0.0.1", validation_alias="API_HOST")
+    api_port: int = Field(8000, validation_alias="API_PORT")
+    # Public base URL at which providers reach our callbacks (Twilio signs this URL).
+    public_base_url: str = Field("", validation_alias="PUBLIC_BASE_URL")
+
+    # --- Where the embedded stack keeps its files -------------------------------------------
+    data_dir: Path = Field(Path(".data"), validation_alias="CAMPAIGN_DATA_DIR")
+
+    # --- Telephony --------------------------------------------------------------------------
+    telephony_provider: str = Field("simulated", validation_alias="TELEPHONY_PROVIDER")
+    # Expected length of a call, used by the ETA until real calls have been observed.
+    expected_call_seconds: float = Field(90.0, validation_alias="EXPECTED_CALL_SECONDS")
+    # How long the contact workflow waits for the provider's callback before it asks the
+    # provider for the call's status itself (the provider may suggest a shorter wait).
+    call_outcome_timeout_seconds: float = Field(900.0, validation_alias="CALL_OUTCOME_TIMEOUT_SECONDS")
+    # A call still not final this long after it was placed is recorded as failed.
+    call_max_seconds: float = Field(4 * 3600.0, validation_alias="CALL_MAX_SECONDS")
+
+    # Simulated carrier (the embedded default).
+    simulated_outcomes: str = Field(
+        "completed=0.6,no-answer=0.2,busy=0.1,failed=0.05,voicemail=0.05",
+        validation_alias="SIMULATED_OUTCOMES",
+    )
+    simulated_ring_seconds: str = Field("2-8", validation_alias="SIMULATED_RING_SECONDS")
+    simulated_talk_seconds: str = Field("20-120", validation_alias="SIMULATED_TALK_SECONDS")
+    # SQLite file that is the simulated carrier's own record of every call it placed.
+    simulated_carrier_db: Path | None = Field(None, validation_alias="SIMULATED_CARRIER_DB")
+    simulated_seed: str = Field("campaign-engine", validation_alias="SIMULATED_SEED")
+
+    # --- Worker tuning ----------------------------------------------------------------------
+    worker_max_concurrent_activities: int = Field(200, validation_alias="WORKER_MAX_CONCURRENT_ACTIVITIES")
+    worker_max_concurrent_workflow_tasks: int = Field(100, validation_alias="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS")
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def resolved_simulated_carrier_db(self) -> Path:
+        return self.simulated_carrier_db or (self.data_dir / "simulated-carrier.sqlite3")
+
+    def api_keys(self) -> dict[str, str]:
+        """Map of API key -> tenant id."""
+        keys: dict[str, str] = {}
+        for item in self.campaign_api_keys.get_secret_value().split(","):
+            item = item.strip()
+            if not item:
+                continue
+            tenant, sep, key = item.partition(":")
+            if not sep:
+                tenant, key = "default", item
+            keys[key.strip()] = tenant.strip()
+        return keys
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

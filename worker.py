@@ -1,0 +1,80 @@
+"""Run one campaign-engine worker against TEMPORAL_ADDRESS: `python worker.py`.
+
+Workflows and activities of every campaign run here; start as many as you like on one task
+queue (they share the work). `campaign-engine up` starts one of these for you.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.providers.registry import build_providers
+from activities.telephony import TelephonyActivities
+from campaign_engine.settings import Settings, get_settings
+from campaign_engine.temporal import connect
+from workflows.campaign import CampaignWorkflow
+from workflows.contact_call import ContactCallWorkflow
+
+WORKFLOWS = [CampaignWorkflow, ContactCallWorkflow]
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, **worker_options):
+    """A worker polling the task queue until the block exits (tests use this too)."""
+    providers = build_providers(settings, client)
+    telephony = TelephonyActivities(providers)
+    worker = Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=[telephony.place_call, telephony.fetch_call_status],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        **worker_options,
+    )
+    async with worker:
+        try:
+            yield worker
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    client = await connect(settings)
+    async with running_worker(client, settings):
+        logging.getLogger("worker").info(
+            "worker polling task queue %s on %s", settings.temporal_task_queue, settings.resolved_temporal_address
+        )
+        await stop.wait()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).
+    os._exit(status)

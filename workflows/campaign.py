@@ -1,0 +1,530 @@
+"""CampaignWorkflow: one campaign, from upload to its final summary.
+
+It starts one ContactCallWorkflow per contact, decides when each may dial (pause, cancel,
+concurrency live here), keeps every contact's state from the reports its children send, and
+answers the `progress` query. Children are started with ParentClosePolicy.ABANDON and report
+by signalling this workflow's id, so the campaign can continue-as-new (to stay within
+Temporal's history and pending-children limits) while they keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from campaign_engine import search_attributes as sa
+    from campaign_engine.ids import contact_workflow_id
+    from campaign_engine.models import (
+        AppendResult,
+        AttemptReport,
+        CampaignConfig,
+        CampaignInput,
+        CampaignProgress,
+        CampaignState,
+        CampaignStatus,
+        CampaignSummary,
+        Contact,
+        ContactBatch,
+        ContactCallInput,
+        ContactPage,
+        ContactPageRequest,
+        ContactState,
+        ContactSummary,
+        ControlResult,
+        DialGrant,
+        DialRequest,
+        Outcome,
+    )
+    from campaign_engine.policy.eta import EtaInput, estimate_completion
+
+    from workflows.contact_call import ContactCallWorkflow
+
+# Children started per batch; each batch's starts are awaited together.
+START_BATCH = 200
+# Signals (grants, stops) sent per batch; Temporal allows 2,000 pending per run.
+SIGNAL_BATCH = 500
+# A run continues as new past this many events (Temporal's hard limit is 51,200) or once
+# it has started this many children (its pending-children limit is 2,000).
+MAX_RUN_EVENTS = 8_000
+MAX_CHILDREN_PER_RUN = 1_000
+# Never more children started in one run than this (Temporal fails a run past 2,000 pending).
+HARD_CHILDREN_PER_RUN = 1_900
+# The progress query lists every contact up to this many; past it, use the contacts query.
+PROGRESS_CONTACTS_LIMIT = 1_000
+
+
+@workflow.defn
+class CampaignWorkflow:
+    @workflow.init
+    def __init__(self, input: CampaignInput) -> None:
+        self._config = input.config
+        self._expected = input.expected_contacts
+        self._state = input.carried or CampaignState(
+            status=CampaignStatus.DRAFT if input.start_paused else CampaignStatus.IN_PROGRESS
+        )
+        self._by_phone = {c.phone: c.key for c in self._state.contacts}
+        self._final = sum(1 for c in self._state.contacts if c.state.is_final)
+        # Contacts accepted in this run whose child is not started yet (with their data).
+        self._to_start: list[Contact] = list(input.unstarted)
+        self._children_started_this_run = 0
+        self._sa_status: CampaignStatus | None = None
+        self._accept(input.contacts)
+
+    # --- the process ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: CampaignInput) -> CampaignSummary:
+        st = self._state
+        if st.started_at is None and st.status != CampaignStatus.DRAFT:
+            st.started_at = workflow.now()
+        self._publish()
+        while True:
+            await workflow.wait_condition(
+                lambda: self._has_work() or self._is_finished() or self._should_continue_as_new()
+            )
+            await self._start_children()
+            await self._send_stops()
+            await self._grant_dials()
+            self._publish()
+            if self._is_finished():
+                break
+            if self._should_continue_as_new() and not self._has_work():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._has_work():
+                    st.runs += 1
+                    # Contacts not started yet travel with their data; started ones are
+                    # only their compact summaries.
+                    workflow.continue_as_new(CampaignInput(
+                        config=self._config, expected_contacts=self._expected,
+                        carried=st, unstarted=self._to_start,
+                    ))
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if st.status != CampaignStatus.CANCELED:
+            st.status = CampaignStatus.COMPLETED
+        st.finished_at = workflow.now()
+        self._publish()
+        return CampaignSummary(
+            campaign_id=self._config.campaign_id,
+            status=st.status,
+            total_contacts=len(st.contacts),
+            by_disposition=self._by_disposition(),
+            outcome_counts=dict(st.outcome_counts),
+            calls_placed=st.calls_placed,
+            started_at=st.started_at,
+            finished_at=st.finished_at,
+        )
+
+    # --- messages from contacts ----------------------------------------------------------
+
+    @workflow.signal
+    def add_contacts(self, batch: ContactBatch) -> None:
+        """Further contacts of the upload that started the campaign (large uploads)."""
+        if batch.chunk_id in self._state.received_chunks:
+            return
+        self._state.received_chunks.append(batch.chunk_id)
+        self._accept(batch.contacts)
+
+    @workflow.signal
+    def dial_request(self, request: DialRequest) -> None:
+        summary = self._contact(request.key)
+        if summary is None or summary.state.is_final:
+            return
+        if any(r.key == request.key for r in self._state.dial_queue):
+            return
+        summary.state = ContactState.QUEUED
+        summary.next_call_at = None
+        self._state.dial_queue.append(request)
+
+    @workflow.signal
+    def provider_blocked(self, request: DialRequest) -> None:
+        """A contact's dial was refused for bad provider credentials: stop burning attempts."""
+        st = self._state
+        summary = self._contact(request.key)
+        if summary is not None and summary.state == ContactState.DIALING:
+            summary.state = ContactState.QUEUED
+            st.calls_placed = max(0, st.calls_placed - 1)
+        if st.status == CampaignStatus.IN_PROGRESS:
+            st.status = CampaignStatus.PAUSED
+            st.paused_at = workflow.now()
+        st.pause_reason = request.blocked_reason
+
+    @workflow.signal
+    def attempt_report(self, report: AttemptReport) -> None:
+        st = self._state
+        summary = self._contact(report.key)
+        if summary is None or summary.state.is_final:
+            return
+        if report.attempt is not None and report.attempt.attempt > summary.attempts:
+            summary.attempts = report.attempt.attempt
+            outcome = report.attempt.outcome
+            if outcome is not None:
+                summary.last_outcome = outcome
+                st.outcome_counts[outcome.value] = st.outcome_counts.get(outcome.value, 0) + 1
+                if outcome == Outcome.COMPLETED and report.attempt.duration_seconds:
+                    summary.talk_seconds += report.attempt.duration_seconds
+                    st.answered_calls += 1
+                    st.answered_talk_seconds += report.attempt.duration_seconds
+        summary.state = report.state
+        summary.next_call_at = report.next_call_at
+        summary.reason = report.reason
+        if report.state.is_final:
+            summary.disposition = report.disposition
+            self._final += 1
+
+    # --- control (the REST API's pause, resume, cancel, append, remove) ---------------------
+
+    @workflow.update
+    def pause(self) -> ControlResult:
+        st = self._state
+        if st.status != CampaignStatus.IN_PROGRESS:
+            raise ApplicationError(f"campaign is {st.status.value}, not running", type="CAMPAIGN_NOT_RUNNING")
+        st.status = CampaignStatus.PAUSED
+        st.paused_at = workflow.now()
+        st.pause_reason = "paused through the API"
+        self._publish()
+        return self._control_result()
+
+    @workflow.update
+    def resume(self) -> ControlResult:
+        """Start a draft campaign, or resume a paused one."""
+        st = self._state
+        if st.status not in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
+            code = "CAMPAIGN_ALREADY_RUNNING" if st.status == CampaignStatus.IN_PROGRESS else "INVALID_CAMPAIGN_STATE"
+            raise ApplicationError(f"campaign is {st.status.value}", type=code)
+        if st.status == CampaignStatus.DRAFT:
+            st.started_at = workflow.now()
+        st.status = CampaignStatus.IN_PROGRESS
+        st.paused_at = None
+        st.pause_reason = None
+        self._publish()
+        return self._control_result()
+
+    @workflow.update
+    def cancel(self) -> ControlResult:
+        """No further calls; live calls finish; idempotent."""
+        st = self._state
+        if st.status in (CampaignStatus.COMPLETED,):
+            return self._control_result("campaign already completed")
+        if st.status != CampaignStatus.CANCELED:
+            st.status = CampaignStatus.CANCELED
+            for contact in self._to_start:
+                self._mark_stopped_before_start(contact.key, ContactState.CANCELED, "campaign canceled")
+            self._to_start.clear()
+            for summary in st.contacts:
+                if not summary.state.is_final and summary.state != ContactState.PENDING:
+                    st.stops_to_send.append(summary.key)
+            st.dial_queue.clear()
+            self._publish()
+        return self._control_result()
+
+    @workflow.update
+    def append_contacts(self, batch: ContactBatch) -> AppendResult:
+        if batch.chunk_id in self._state.received_chunks:
+            return AppendResult(added=0, duplicates=0, total_contacts=len(self._state.contacts))
+        self._state.received_chunks.append(batch.chunk_id)
+        before, dup_before = len(self._state.contacts), self._state.duplicates_merged
+        self._accept(batch.contacts)
+        self._expected = max(self._expected, self._state.received_contacts)
+        return AppendResult(
+            added=len(self._state.contacts) - before,
+            duplicates=self._state.duplicates_merged - dup_before,
+            total_contacts=len(self._state.contacts),
+        )
+
+    @append_contacts.validator
+    def _validate_append(self, batch: ContactBatch) -> None:
+        if self._state.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED):
+            raise ApplicationError(f"campaign is {self._state.status.value}", type="INVALID_CAMPAIGN_STATE")
+
+    @workflow.update
+    def remove_contact(self, phone: str) -> ContactSummary:
+        key = self._by_phone.get(phone)
+        summary = self._contact(key) if key is not None else None
+        if summary is None:
+            raise ApplicationError("no such contact in this campaign", type="NOT_FOUND")
+        if summary.state.is_final:
+            raise ApplicationError(
+                f"contact already finished ({summary.state.value}"
+                + (f", {summary.disposition.value}" if summary.disposition else "") + ")",
+                type="CONTACT_ALREADY_FINAL",
+            )
+        pending = next((c for c in self._to_start if c.key == key), None)
+        if pending is not None:
+            self._to_start.remove(pending)
+            self._mark_stopped_before_start(key, ContactState.REMOVED, "removed through the API")
+        elif key not in self._state.removals_requested:
+            self._state.removals_requested.append(key)
+            self._state.stops_to_send.append(key)
+            self._state.dial_queue = [r for r in self._state.dial_queue if r.key != key]
+        return summary
+
+    # --- queries -------------------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> CampaignProgress:
+        st = self._state
+        by_state = Counter(c.state.value for c in st.contacts)
+        redial_waits = [c.next_call_at for c in st.contacts if c.state == ContactState.REDIAL_WAIT and c.next_call_at]
+        total = max(len(st.contacts), 1)
+        done = self._final
+        return CampaignProgress(
+            campaign_id=self._config.campaign_id,
+            name=self._config.name,
+            status=st.status,
+            total_contacts=len(st.contacts),
+            expected_contacts=max(self._expected, len(st.contacts)),
+            duplicates_merged=st.duplicates_merged,
+            by_state=dict(by_state),
+            by_disposition=self._by_disposition(),
+            outcome_counts=dict(st.outcome_counts),
+            calls_placed=st.calls_placed,
+            live_calls=by_state.get(ContactState.DIALING.value, 0),
+            redials_made=sum(max(c.attempts - 1, 0) for c in st.contacts),
+            pending_redials=len(redial_waits),
+            next_redial_at=min(redial_waits) if redial_waits else None,
+            percentage=round(100.0 * done / total, 1) if st.contacts else 0.0,
+            estimated_completion=self._estimate(),
+            started_at=st.started_at,
+            finished_at=st.finished_at,
+            run=st.runs,
+            pause_reason=st.pause_reason,
+            contacts=st.contacts[:PROGRESS_CONTACTS_LIMIT],
+        )
+
+    @workflow.query
+    def config(self) -> CampaignConfig:
+        return self._config
+
+    @workflow.query
+    def contacts(self, request: ContactPageRequest) -> ContactPage:
+        rows = [
+            c for c in self._state.contacts
+            if (request.state is None or c.state == request.state)
+            and (request.disposition is None or c.disposition == request.disposition)
+        ]
+        end = request.offset + request.limit
+        return ContactPage(
+            contacts=rows[request.offset:end], total=len(rows),
+            next_offset=end if end < len(rows) else None,
+        )
+
+    @workflow.query
+    def contact(self, phone: str) -> ContactSummary | None:
+        key = self._by_phone.get(phone)
+        return self._contact(key) if key is not None else None
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _accept(self, contacts: list[Contact]) -> None:
+        st = self._state
+        for contact in contacts:
+            st.received_contacts += 1
+            if contact.phone in self._by_phone:
+                st.duplicates_merged += 1
+                continue
+            key = len(st.contacts)
+            contact = contact.model_copy(update={"key": key})
+            self._by_phone[contact.phone] = key
+            st.contacts.append(ContactSummary(key=key, phone=contact.phone, next_call_at=contact.scheduled_at))
+            if st.status == CampaignStatus.CANCELED:
+                self._mark_stopped_before_start(key, ContactState.CANCELED, "campaign canceled")
+            else:
+                self._to_start.append(contact)
+
+    def _contact(self, key: int | None) -> ContactSummary | None:
+        if key is None or not 0 <= key < len(self._state.contacts):
+            return None
+        return self._state.contacts[key]
+
+    def _mark_stopped_before_start(self, key: int, state: ContactState, reason: str) -> None:
+        summary = self._state.contacts[key]
+        if not summary.state.is_final:
+            summary.state = state
+            summary.reason = reason
+            summary.next_call_at = None
+            self._final += 1
+
+    def _has_work(self) -> bool:
+        st = self._state
+        return bool(
+            (self._to_start and st.status != CampaignStatus.DRAFT
+             and self._children_started_this_run < HARD_CHILDREN_PER_RUN)
+            or st.stops_to_send
+            or (st.dial_queue and self._free_slots() > 0)
+        )
+
+    def _free_slots(self) -> int:
+        st = self._state
+        if st.status != CampaignStatus.IN_PROGRESS:
+            return 0
+        cap = self._config.max_concurrent_calls
+        if cap is None:
+            return len(st.dial_queue)
+        live = sum(1 for c in st.contacts if c.state == ContactState.DIALING)
+        return max(cap - live, 0)
+
+    def _is_finished(self) -> bool:
+        st = self._state
+        if st.status == CampaignStatus.DRAFT or self._to_start:
+            return False
+        if st.received_contacts < self._expected and st.status != CampaignStatus.CANCELED:
+            return False
+        return self._final == len(st.contacts) and (len(st.contacts) > 0 or st.status == CampaignStatus.CANCELED)
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > MAX_RUN_EVENTS
+            or self._children_started_this_run >= MAX_CHILDREN_PER_RUN
+        )
+
+    async def _start_children(self) -> None:
+        st = self._state
+        while self._to_start and st.status != CampaignStatus.DRAFT:
+            if self._children_started_this_run >= HARD_CHILDREN_PER_RUN:
+                return  # the rest start in the next run
+            room = HARD_CHILDREN_PER_RUN - self._children_started_this_run
+            batch = self._to_start[: min(START_BATCH, room)]
+            del self._to_start[: len(batch)]
+            self._children_started_this_run += len(batch)
+            await asyncio.gather(*(self._start_child(c) for c in batch))
+
+    async def _start_child(self, contact: Contact) -> None:
+        st = self._state
+        summary = st.contacts[contact.key]
+        now = workflow.now()
+        due_now = contact.scheduled_at is None or contact.scheduled_at <= now
+        # The campaign's go-ahead for the first call travels with the start when nothing
+        # could hold it back; otherwise the contact asks when it is due.
+        granted = due_now and st.status == CampaignStatus.IN_PROGRESS and self._free_slots_for_new() > 0
+        if granted:
+            summary.state = ContactState.DIALING
+            st.calls_placed += 1
+        elif not due_now:
+            summary.state = ContactState.SCHEDULED
+        else:
+            summary.state = ContactState.QUEUED
+        wf_id = contact_workflow_id(workflow.info().workflow_id, contact.key)
+        try:
+            await workflow.start_child_workflow(
+                ContactCallWorkflow.run,
+                ContactCallInput(
+                    campaign_workflow_id=workflow.info().workflow_id,
+                    config=self._config,
+                    contact=contact,
+                    first_call_granted=granted,
+                ),
+                id=wf_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{contact.masked or 'contact ' + str(contact.key)} · campaign {self._config.name}",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier try of this same step: nothing to do
+
+    def _free_slots_for_new(self) -> int:
+        cap = self._config.max_concurrent_calls
+        if cap is None:
+            return 1
+        live = sum(1 for c in self._state.contacts if c.state == ContactState.DIALING)
+        return max(cap - live, 0)
+
+    async def _grant_dials(self) -> None:
+        st = self._state
+        while st.dial_queue and (slots := self._free_slots()) > 0:
+            batch = st.dial_queue[: min(slots, SIGNAL_BATCH)]
+            del st.dial_queue[: len(batch)]
+            for request in batch:
+                st.contacts[request.key].state = ContactState.DIALING
+                st.calls_placed += 1
+            await asyncio.gather(
+                *(self._signal_contact(r.key, DialGrant(attempt=r.attempt)) for r in batch)
+            )
+
+    async def _send_stops(self) -> None:
+        st = self._state
+        while st.stops_to_send:
+            batch = st.stops_to_send[:SIGNAL_BATCH]
+            del st.stops_to_send[: len(batch)]
+            grants = []
+            for key in batch:
+                removed = key in st.removals_requested
+                grants.append(self._signal_contact(key, DialGrant(
+                    attempt=0,
+                    stop=ContactState.REMOVED if removed else ContactState.CANCELED,
+                    reason="removed through the API" if removed else "campaign canceled",
+                )))
+            await asyncio.gather(*grants)
+
+    async def _signal_contact(self, key: int, grant: DialGrant) -> None:
+        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
+        try:
+            await handle.signal(ContactCallWorkflow.dial_grant, grant)
+        except Exception as err:  # the contact already ended: its final report is on the way
+            workflow.logger.info("contact %s not signalled: %s", key, err)
+
+    def _by_disposition(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for c in self._state.contacts:
+            if c.state == ContactState.DONE and c.disposition is not None:
+                counts[c.disposition.value] += 1
+            elif c.state in (ContactState.REMOVED, ContactState.CANCELED):
+                counts[c.state.value] += 1
+        return dict(counts)
+
+    def _estimate(self):
+        st = self._state
+        if st.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELED):
+            return st.finished_at
+        open_contacts = [c for c in st.contacts if not c.state.is_final]
+        ended = sum(st.outcome_counts.values())
+        answer_rate = (st.outcome_counts.get(Outcome.COMPLETED.value, 0) / ended) if ended >= 20 else None
+        call_seconds = (
+            st.answered_talk_seconds / st.answered_calls if st.answered_calls >= 10
+            else self._config.expected_call_seconds
+        )
+        return estimate_completion(EtaInput(
+            now=workflow.now(),
+            due_times=[c.next_call_at for c in open_contacts if c.state != ContactState.DIALING],
+            attempts_made=[c.attempts for c in open_contacts if c.state != ContactState.DIALING],
+            call_seconds=call_seconds,
+            redial=self._config.redial,
+            max_concurrent_calls=self._config.max_concurrent_calls,
+            answer_rate=answer_rate,
+            live_calls=sum(1 for c in open_contacts if c.state == ContactState.DIALING),
+        ))
+
+    def _control_result(self, detail: str | None = None) -> ControlResult:
+        return ControlResult(
+            campaign_id=self._config.campaign_id,
+            status=self._state.status,
+            at=workflow.now(),
+            active_calls=sum(1 for c in self._state.contacts if c.state == ContactState.DIALING),
+            detail=detail or self._state.pause_reason,
+        )
+
+    def _publish(self) -> None:
+        """Search attributes and the UI's current details follow the campaign's state."""
+        st = self._state
+        if self._sa_status != st.status:
+            self._sa_status = st.status
+            workflow.upsert_search_attributes([
+                sa.CAMPAIGN_STATUS.value_set(st.status.value),
+                sa.CAMPAIGN_ID.value_set(self._config.campaign_id),
+                sa.AGENT_ID.value_set(self._config.agent_id),
+                sa.TENANT_ID.value_set(self._config.tenant_id),
+            ])
+        total = len(st.contacts)
+        workflow.set_current_details(
+            f"**{st.status.value}** · {self._final}/{total} contacts final "
+            f"({round(100 * self._final / total) if total else 0}%) · {st.calls_placed} calls placed · "
+            + ", ".join(f"{k} {v}" for k, v in sorted(st.outcome_counts.items()))
+            + (f"\n\npaused: {st.pause_reason}" if st.status == CampaignStatus.PAUSED and st.pause_reason else "")
+        )

@@ -1,0 +1,332 @@
+"""ContactCallWorkflow: everything that happens to one contact of a campaign.
+
+Wait for the contact's scheduled time, ask the campaign for permission to dial, place the
+call, wait for its outcome (the provider's callback arrives as a signal; if it does not,
+ask the provider), and redial after the configured interval while attempts remain. Every
+wait is a durable timer, so hours-long waits survive any restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from campaign_engine.ids import contact_workflow_id, idempotency_key
+    from campaign_engine.models import (
+        AttemptRecord,
+        AttemptReport,
+        CallOutcome,
+        CallRequest,
+        ContactCallInput,
+        ContactState,
+        ContactStatus,
+        DialGrant,
+        DialRequest,
+        Outcome,
+        PlacedCall,
+    )
+    from campaign_engine.policy.redial import decide_after_attempt, describe_wait
+
+# Placing a call is one short HTTP request; retry transient provider errors for a while.
+PLACE_CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    non_retryable_error_types=["ProviderAuthError"],
+)
+PLACE_CALL_TIMEOUT = timedelta(seconds=30)
+PLACE_CALL_GIVE_UP = timedelta(hours=1)
+# After a provider auth failure, how long before the contact asks to dial again by itself.
+AUTH_FAILURE_RECHECK = timedelta(minutes=15)
+MAX_POLL_INTERVAL_SECONDS = 900.0
+
+
+@workflow.defn
+class ContactCallWorkflow:
+    @workflow.init
+    def __init__(self, input: ContactCallInput) -> None:
+        self._input = input
+        self._wf_id = workflow.info().workflow_id
+        self._attempts: list[AttemptRecord] = []
+        # Final outcomes that arrived by signal, keyed by attempt (duplicates are dropped).
+        self._outcomes: dict[int, CallOutcome] = {}
+        self._grants: set[int] = set()
+        self._stop: DialGrant | None = None
+        self._state = ContactState.PENDING
+        self._disposition: Outcome | None = None
+        self._next_action: str | None = None
+        self._next_action_at = None
+        self._reason: str | None = None
+
+    # --- messages ------------------------------------------------------------------------
+
+    @workflow.signal
+    def call_outcome(self, outcome: CallOutcome) -> None:
+        """The provider's report on a call (callback), routed here by workflow id + attempt."""
+        if outcome.outcome is None or outcome.attempt < 1 or outcome.attempt in self._outcomes:
+            return  # progress only, unknown attempt, or a duplicate: nothing to do
+        known = next((a for a in self._attempts if a.attempt == outcome.attempt), None)
+        if known is not None and known.call_id and known.call_id != outcome.call_id:
+            return  # not the call we placed for that attempt
+        self._outcomes[outcome.attempt] = outcome
+
+    @workflow.signal
+    def dial_grant(self, grant: DialGrant) -> None:
+        if grant.stop is not None:
+            if self._stop is None:
+                self._stop = grant
+        else:
+            self._grants.add(grant.attempt)
+
+    @workflow.query
+    def status(self) -> ContactStatus:
+        c = self._input.contact
+        return ContactStatus(
+            key=c.key,
+            phone=c.phone,
+            state=self._state,
+            attempts=self._attempts,
+            max_attempts=self._max_attempts,
+            disposition=self._disposition,
+            next_action=self._next_action,
+            next_action_at=self._next_action_at,
+            reason=self._reason,
+        )
+
+    # --- the process ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ContactCallInput) -> ContactStatus:
+        contact = input.contact
+        now = workflow.now()
+        if contact.scheduled_at is not None and contact.scheduled_at > now:
+            self._set(ContactState.SCHEDULED, "call", contact.scheduled_at)
+            wait = contact.scheduled_at - now
+            summary = f"scheduled call at {contact.scheduled_at.isoformat()}"
+            if await self._wait_unless_stopped(wait, summary):
+                return await self._end_stopped()
+
+        attempt = 1
+        granted = input.first_call_granted
+        while True:
+            if not granted:
+                if not await self._ask_to_dial(attempt):
+                    return await self._end_stopped()
+            granted = False
+            record = await self._call(attempt)
+            if record is None:  # provider refused our credentials: ask again later
+                granted = False
+                continue
+            assert record.outcome is not None
+            decision = decide_after_attempt(
+                self._input.config.redial, attempt, record.outcome, record.hangup_cause
+            )
+            if not decision.redial or self._stop is not None:
+                reason = decision.reason if self._stop is None else (self._stop.reason or "stopped")
+                final_state = ContactState.DONE
+                if self._stop is not None and decision.redial:
+                    final_state = self._stop.stop or ContactState.CANCELED
+                return await self._end(final_state, record.outcome, reason, record)
+
+            next_at = workflow.now() + timedelta(seconds=decision.wait_seconds)
+            self._set(ContactState.REDIAL_WAIT, f"redial {attempt} of {self._max_attempts - 1}", next_at)
+            self._reason = decision.reason
+            await self._report(ContactState.REDIAL_WAIT, record, next_call_at=next_at)
+            summary = (
+                f"redial {attempt} of {self._max_attempts - 1} in "
+                f"{describe_wait(decision.wait_seconds)} after {record.outcome.value}"
+            )
+            if await self._wait_unless_stopped(timedelta(seconds=decision.wait_seconds), summary):
+                return await self._end_stopped()
+            attempt += 1
+
+    # --- steps ---------------------------------------------------------------------------
+
+    @property
+    def _max_attempts(self) -> int:
+        redial = self._input.config.redial
+        return redial.max_attempts if redial.enabled else 1
+
+    def _set(self, state: ContactState, next_action: str | None = None, at=None) -> None:
+        self._state = state
+        self._next_action = next_action
+        self._next_action_at = at
+
+    async def _wait_unless_stopped(self, wait: timedelta, summary: str) -> bool:
+        """A durable timer that a stop (removal, campaign cancel) cuts short. True if stopped."""
+        if wait.total_seconds() > 0:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._stop is not None, timeout=wait, timeout_summary=summary
+                )
+            except asyncio.TimeoutError:
+                pass
+        return self._stop is not None
+
+    async def _ask_to_dial(self, attempt: int, blocked_reason: str | None = None) -> bool:
+        """Ask the campaign for a dial slot (pause, concurrency, pacing live there)."""
+        self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
+        await self._signal_campaign(
+            "dial_request", DialRequest(key=self._input.contact.key, attempt=attempt)
+        )
+        await workflow.wait_condition(lambda: attempt in self._grants or self._stop is not None)
+        return self._stop is None
+
+    async def _call(self, attempt: int) -> AttemptRecord | None:
+        """Place one call and wait for its final outcome. None: credentials refused."""
+        cfg, contact = self._input.config, self._input.contact
+        placed_at = workflow.now()
+        self._set(ContactState.DIALING, f"call {attempt} of {self._max_attempts}", placed_at)
+        variables: dict = {}
+        if cfg.is_context_based:
+            variables = {"name": contact.name, "email": contact.email, **contact.custom_data}
+        request = CallRequest(
+            idempotency_key=idempotency_key(self._wf_id, attempt),
+            contact_workflow_id=self._wf_id,
+            attempt=attempt,
+            campaign_id=cfg.campaign_id,
+            tenant_id=cfg.tenant_id,
+            agent_id=cfg.agent_id,
+            to=contact.phone,
+            variables=variables,
+            attempt_started_at=placed_at,
+            provider=cfg.provider,
+        )
+        try:
+            placed = await workflow.execute_activity(
+                "place_call",
+                request,
+                result_type=PlacedCall,
+                start_to_close_timeout=PLACE_CALL_TIMEOUT,
+                schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
+                retry_policy=PLACE_CALL_RETRY,
+                summary=f"dial {contact.masked or 'contact ' + str(contact.key)} (call {attempt})",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "ProviderAuthError":
+                self._reason = f"provider refused the credentials: {cause.message}"
+                await self._signal_campaign(
+                    "provider_blocked", DialRequest(key=contact.key, attempt=attempt, blocked_reason=self._reason)
+                )
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._stop is not None, timeout=AUTH_FAILURE_RECHECK,
+                        timeout_summary="provider credentials refused; waiting",
+                    )
+                except asyncio.TimeoutError:
+                    pass
+                return None
+            # The provider kept failing for an hour: count it as a failed call.
+            placed = PlacedCall(
+                call_id=f"unplaced:{request.idempotency_key}",
+                provider=cfg.provider,
+                outcome=CallOutcome(
+                    call_id=f"unplaced:{request.idempotency_key}",
+                    attempt=attempt,
+                    outcome=Outcome.FAILED,
+                    hangup_cause="NETWORK_ERROR",
+                    reason=f"the call could not be placed: {err.cause or err}",
+                ),
+            )
+
+        record = AttemptRecord(attempt=attempt, call_id=placed.call_id, placed_at=placed_at)
+        if placed.adopted:
+            record.reason = "adopted the call an earlier try had placed"
+        self._attempts.append(record)  # visible to the status query while the call runs
+        outcome = placed.outcome if placed.outcome is not None and placed.outcome.is_final else None
+        if outcome is None:
+            outcome = await self._await_outcome(attempt, placed, request)
+        record.outcome = outcome.outcome
+        record.ended_at = outcome.ended_at or workflow.now()
+        record.duration_seconds = outcome.duration_seconds
+        record.hangup_cause = outcome.hangup_cause
+        record.reason = outcome.reason or record.reason
+        record.recording_url = outcome.recording_url
+        record.analysis = outcome.analysis
+        return record
+
+    async def _await_outcome(self, attempt: int, placed: PlacedCall, request: CallRequest) -> CallOutcome:
+        cfg = self._input.config
+        wait = max(1.0, min(placed.poll_after_seconds, cfg.call_outcome_timeout_seconds))
+        give_up_at = request.attempt_started_at + timedelta(seconds=cfg.call_max_seconds)
+        # A callback that came before the call id was known must be for this call.
+        early = self._outcomes.get(attempt)
+        if early is not None and early.call_id != placed.call_id:
+            del self._outcomes[attempt]
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: attempt in self._outcomes,
+                    timeout=timedelta(seconds=wait),
+                    timeout_summary=f"no callback for call {attempt}: ask the provider",
+                )
+                return self._outcomes[attempt]
+            except asyncio.TimeoutError:
+                pass
+            status = await workflow.execute_activity(
+                "fetch_call_status",
+                request.model_copy(update={"call_id": placed.call_id}),
+                result_type=CallOutcome,
+                start_to_close_timeout=PLACE_CALL_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10),
+                summary=f"status of call {attempt}",
+            )
+            if status.is_final:
+                status.attempt = attempt
+                self._outcomes.setdefault(attempt, status)
+                return self._outcomes[attempt]
+            if workflow.now() >= give_up_at:
+                return CallOutcome(
+                    call_id=placed.call_id,
+                    attempt=attempt,
+                    outcome=Outcome.FAILED,
+                    hangup_cause="NETWORK_ERROR",
+                    reason=f"no final outcome from the provider within {describe_wait(cfg.call_max_seconds)}",
+                )
+            wait = min(wait * 2, MAX_POLL_INTERVAL_SECONDS)
+
+    async def _end(self, state: ContactState, disposition: Outcome | None, reason: str | None,
+                   record: AttemptRecord | None = None) -> ContactStatus:
+        self._set(state)
+        self._disposition = disposition
+        self._reason = reason
+        await self._report(state, record, disposition=disposition)
+        return self.status()
+
+    async def _end_stopped(self) -> ContactStatus:
+        assert self._stop is not None
+        state = self._stop.stop or ContactState.CANCELED
+        last = self._attempts[-1].outcome if self._attempts else None
+        return await self._end(state, last, self._stop.reason)
+
+    async def _report(self, state: ContactState, record: AttemptRecord | None, *,
+                      next_call_at=None, disposition: Outcome | None = None) -> None:
+        await self._signal_campaign(
+            "attempt_report",
+            AttemptReport(
+                key=self._input.contact.key,
+                attempt=record,
+                state=state,
+                disposition=disposition,
+                next_call_at=next_call_at,
+                reason=self._reason,
+            ),
+        )
+
+    async def _signal_campaign(self, name: str, arg) -> None:
+        # By workflow id without run id: reaches the campaign's current run, whatever
+        # continue-as-new did since this contact started.
+        handle = workflow.get_external_workflow_handle(self._input.campaign_workflow_id)
+        try:
+            await handle.signal(name, arg)
+        except Exception as err:  # the campaign is gone (terminated by an operator)
+            workflow.logger.warning("could not signal the campaign: %s", err)
+
+
+__all__ = ["ContactCallWorkflow", "contact_workflow_id"]
