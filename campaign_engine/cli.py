@@ -1,0 +1,261 @@
+"""`campaign-engine`: run the embedded stack, or follow campaigns straight from Temporal.
+
+    campaign-engine up                      # Temporal dev server + worker + API, Ctrl-C stops all
+    campaign-engine worker                  # one worker against TEMPORAL_ADDRESS
+    campaign-engine status CAMPAIGN_ID [--watch] [--json]
+    campaign-engine list [--status in_progress] [--json]
+
+`status` and `list` use Temporal queries and visibility, not the REST API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from campaign_engine.settings import Settings, get_settings
+
+log = logging.getLogger("campaign-engine")
+
+
+# --- up ------------------------------------------------------------------------------------
+
+
+def ensure_api_key(settings: Settings) -> tuple[Settings, str]:
+    """Keys from CAMPAIGN_API_KEYS, or one generated once and kept in the data dir."""
+    keys = settings.api_keys()
+    if keys:
+        return settings, next(iter(keys))
+    key_file = settings.data_dir / "api-key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        key = "ce_" + secrets.token_urlsafe(24)
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+    return settings.model_copy(update={"campaign_api_keys": type(settings.campaign_api_keys)(f"default:{key}")}), key
+
+
+async def run_up(settings: Settings, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    from api.main import create_app
+    from campaign_engine import devserver
+    from worker import running_worker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings, api_key = ensure_api_key(settings)
+    server = None
+    if settings.temporal_address:
+        address = settings.temporal_address
+    else:
+        address = f"127.0.0.1:{settings.temporal_port}"
+        server = devserver.start_dev_server(
+            settings.data_dir, settings.temporal_port, settings.temporal_ui_port,
+            settings.temporal_namespace, settings.data_dir / "temporal.log",
+        )
+        settings = settings.model_copy(update={"temporal_address": address})
+    try:
+        client = await devserver.wait_until_serving(address, settings.temporal_namespace, server)
+        config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                                log_level="warning", lifespan="on")
+        api = uvicorn.Server(config)
+        api.install_signal_handlers = lambda: None  # ours stop everything together
+        async with running_worker(client, settings):
+            api_task = asyncio.create_task(api.serve())
+            while not api.started:
+                if api_task.done():
+                    await api_task
+                    raise RuntimeError("the API could not start")
+                await asyncio.sleep(0.05)
+            base = f"http://{settings.api_host}:{settings.api_port}"
+            lines = [
+                "campaign engine is up",
+                f"  API            {base}",
+                f"  OpenAPI docs   {base}/docs",
+                f"  Temporal       {address} (namespace {settings.temporal_namespace})",
+            ]
+            if server is not None:
+                lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
+                lines.append(f"  data           {settings.data_dir.resolve()}")
+            lines.append(f"  API key        {api_key}   (header x-api-key)")
+            lines.append("Ctrl-C stops everything.")
+            print("\n".join(lines), flush=True)
+            await stop.wait()
+            api.should_exit = True
+            await api_task
+    finally:
+        if server is not None:
+            devserver.stop(server)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    overrides = {}
+    if args.api_port:
+        overrides["api_port"] = args.api_port
+    if args.temporal_port:
+        overrides["temporal_port"] = args.temporal_port
+    if args.ui_port:
+        overrides["temporal_ui_port"] = args.ui_port
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    settings = settings.model_copy(update=overrides)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_up(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+# --- status and list -------------------------------------------------------------------------
+
+
+async def _find_campaign(client, campaign_id: str) -> str:
+    if campaign_id.startswith("campaign/"):
+        return campaign_id
+    async for wf in client.list_workflows(f"CampaignId = '{campaign_id}' AND WorkflowType = 'CampaignWorkflow'"):
+        return wf.id
+    raise SystemExit(f"no campaign {campaign_id} found in Temporal")
+
+
+def _progress_table(progress) -> str:
+    lines = [
+        f"{progress.name} ({progress.campaign_id}): {progress.status.value}  {progress.percentage}%",
+        f"  contacts {progress.total_contacts}  calls placed {progress.calls_placed}  live {progress.live_calls}"
+        f"  redials pending {progress.pending_redials}",
+        "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(progress.by_state.items())),
+        "  dispositions: " + (", ".join(f"{k} {v}" for k, v in sorted(progress.by_disposition.items())) or "-"),
+    ]
+    if progress.next_redial_at:
+        lines.append(f"  next redial at {progress.next_redial_at.isoformat()}")
+    if progress.estimated_completion:
+        lines.append(f"  estimated completion {progress.estimated_completion.isoformat()}")
+    if progress.pause_reason:
+        lines.append(f"  paused: {progress.pause_reason}")
+    return "\n".join(lines)
+
+
+async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json: bool) -> int:
+    from campaign_engine.models import CampaignStatus
+    from campaign_engine.temporal import connect
+    from workflows.campaign import CampaignWorkflow
+
+    client = await connect(settings)
+    wf_id = await _find_campaign(client, campaign_id)
+    handle = client.get_workflow_handle(wf_id)
+    done = {CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED}
+    if not watch:
+        progress = await handle.query(CampaignWorkflow.progress)
+        print(progress.model_dump_json(indent=2) if as_json else _progress_table(progress))
+        return 0
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=as_json)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(campaign_id, total=None, detail="")
+        while True:
+            progress = await handle.query(CampaignWorkflow.progress)
+            final = sum(progress.by_state.get(s, 0) for s in ("done", "removed", "canceled"))
+            detail = f"{progress.status.value} · {progress.calls_placed} calls · {progress.live_calls} live"
+            bar.update(task, total=progress.total_contacts, completed=final, detail=detail)
+            if as_json:
+                print(progress.model_dump_json(), flush=True)
+            if progress.status in done:
+                break
+            await asyncio.sleep(1)
+    if not as_json:
+        console.print(_progress_table(progress))
+    return 0
+
+
+async def run_list(settings: Settings, status: str | None, as_json: bool) -> int:
+    from campaign_engine.temporal import connect
+
+    client = await connect(settings)
+    query = "WorkflowType = 'CampaignWorkflow'"
+    if status:
+        query += f" AND CampaignStatus = '{status}'"
+    seen: dict[str, dict] = {}
+    async for wf in client.list_workflows(query):
+        if wf.id in seen:
+            continue  # older runs of a campaign that continued as new
+        attrs = {k.name: v for k, v in wf.typed_search_attributes}
+        seen[wf.id] = {
+            "campaign_id": attrs.get("CampaignId"),
+            "tenant": attrs.get("TenantId"),
+            "status": attrs.get("CampaignStatus"),
+            "agent_id": attrs.get("AgentId"),
+            "workflow_id": wf.id,
+            "started": wf.start_time.isoformat() if wf.start_time else None,
+        }
+    rows = list(seen.values())
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['campaign_id']:<22} {r['status'] or '-':<12} tenant={r['tenant']} agent={r['agent_id']}"
+                  f" started={r['started']}")
+        if not rows:
+            print("no campaigns")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="campaign-engine", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start Temporal (unless TEMPORAL_ADDRESS is set), a worker and the API")
+    up.add_argument("--api-port", type=int)
+    up.add_argument("--temporal-port", type=int)
+    up.add_argument("--ui-port", type=int)
+    up.add_argument("--data-dir")
+    sub.add_parser("worker", help="run one worker against TEMPORAL_ADDRESS")
+    st = sub.add_parser("status", help="a campaign's progress, from Temporal")
+    st.add_argument("campaign_id", help="campaign id (CAMP-...) or its workflow id")
+    st.add_argument("--watch", action="store_true", help="live progress bar until the campaign ends")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    ls = sub.add_parser("list", help="campaigns known to Temporal")
+    ls.add_argument("--status", help="in_progress, paused, completed, canceled, draft")
+    ls.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.command == "up":
+        status = cmd_up(args)
+    elif args.command == "worker":
+        import worker
+
+        status = worker.main()
+    elif args.command == "status":
+        status = asyncio.run(run_status(get_settings(), args.campaign_id, args.watch, args.json))
+    else:
+        status = asyncio.run(run_list(get_settings(), args.status, args.json))
+    return status
+
+
+def entrypoint() -> None:
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    entrypoint()
