@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from datetime import datetime
 
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -44,7 +43,3 @@ def parse_contact_workflow_id(workflow_id: str) -> tuple[str, int] | None:
 
 def idempotency_key(contact_wf_id: str, attempt: int) -> str:
     return f"{contact_wf_id}/attempt-{attempt}"
-
-
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)
