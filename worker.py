@@ -11,13 +11,15 @@ import logging
 import os
 import signal
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.providers.registry import build_providers
 from activities.telephony import TelephonyActivities
+from activities.webhook_settings import WebhookSettings
+from activities.webhooks import WebhookActivities
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.temporal import connect
 from workflows.campaign import CampaignWorkflow
@@ -31,21 +33,38 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
     """A worker polling the task queue until the block exits (tests use this too)."""
     providers = build_providers(settings, client)
     telephony = TelephonyActivities(providers)
+    webhooks = WebhookActivities(WebhookSettings())
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[telephony.place_call, telephony.fetch_call_status],
+        activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **worker_options,
     )
-    async with worker:
+    # place_call runs on one task queue per carrier account, so Temporal's task-queue rate
+    # limit caps calls per second across every campaign and every worker on that account.
+    dial_workers = [
+        Worker(
+            client,
+            task_queue=settings.dial_task_queue(name),
+            activities=[telephony.place_call],
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            max_task_queue_activities_per_second=settings.carrier_calls_per_second,
+        )
+        for name in providers
+    ]
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(worker)
+        for dial_worker in dial_workers:
+            await stack.enter_async_context(dial_worker)
         try:
             yield worker
         finally:
             for provider in providers.values():
                 await provider.aclose()
+            await webhooks.aclose()
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.providers.http_agent_settings import HttpAgentSettings
+from activities.providers.twilio_settings import TwilioSettings
 from api.errors import ApiError
 from api.schemas import (
     CampaignIn,
@@ -33,8 +37,9 @@ from campaign_engine.models import (
     RedialPolicy,
 )
 from campaign_engine.phones import InvalidPhoneNumber, mask_phone, normalize_e164
-from campaign_engine.policy.eta import EtaInput, estimate_completion
+from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
+from campaign_engine.policy.windows import parse_blackout_dates, resolve_time_zones
 from campaign_engine.settings import Settings
 from workflows.campaign import CampaignWorkflow
 
@@ -46,6 +51,17 @@ DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED = 3
 CHUNK_BYTES = 1_000_000
 
 
+ZoneResolver = Callable[[str, str | None], list[str]]
+
+
+def zone_resolver(body: CampaignIn) -> ZoneResolver | None:
+    """How contacts get their zones, when the campaign has a calling window or blackout dates."""
+    if body.callingWindow is None and not body.blackoutDates:
+        return None
+    fallback = body.callingWindow.time_zone if body.callingWindow else None
+    return lambda phone, own: resolve_time_zones(phone, own, fallback)
+
+
 @dataclass
 class ValidatedContacts:
     contacts: list[Contact] = field(default_factory=list)
@@ -54,7 +70,8 @@ class ValidatedContacts:
     received: int = 0
 
 
-def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int = 0) -> ValidatedContacts:
+def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int = 0,
+                      zones_for: ZoneResolver | None = None) -> ValidatedContacts:
     """Every row checked: valid E.164 number, a scheduled time when the campaign needs one.
 
     Duplicate numbers keep their first row; the others are reported, not dialled.
@@ -82,7 +99,45 @@ def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int 
             custom_data=row.custom_data,
             scheduled_at=row.scheduledCallDateTime.astimezone(UTC) if scheduled and row.scheduledCallDateTime else None,
             timezone=row.timezone,
+            zones=zones_for(phone, row.timezone) if zones_for else [],
         ))
+    return out
+
+
+def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
+    """`zone_resolver` for contacts appended to an existing campaign (from its configuration)."""
+    if config.calling_window is None and not config.blackout_dates:
+        return None
+    fallback = config.calling_window.time_zone if config.calling_window else None
+    return lambda phone, own: resolve_time_zones(phone, own, fallback)
+
+
+def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | None = None,
+                  zones_for: ZoneResolver | None = None) -> ValidatedContacts:
+    """Per-row validation of raw JSON rows, for uploads that keep the valid rows.
+
+    A row that does not even parse (not an object, no phone number, a bad date) is reported
+    with its index like any other invalid row; `default_time` is the time of the rows that
+    have none of their own (the upload's `schedule_time`).
+    """
+    parse_errors: dict[int, dict] = {}
+    rows: list[ContactIn] = []
+    for i, raw in enumerate(raw_rows):
+        try:
+            row = ContactIn.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ".".join(str(p) for p in first.get("loc", ()))
+            parse_errors[i] = {"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""),
+                               "message": first.get("msg", "invalid")}
+            row = ContactIn(phone_number="")  # a placeholder keeps the other rows' indices
+        else:
+            if default_time is not None and row.scheduledCallDateTime is None:
+                row = row.model_copy(update={"scheduledCallDateTime": default_time})
+        rows.append(row)
+    out = validate_contacts(rows, scheduled=scheduled, zones_for=zones_for)
+    out.errors = sorted([e for e in out.errors if e["row"] not in parse_errors] + list(parse_errors.values()),
+                        key=lambda e: e["row"])
     return out
 
 
@@ -126,18 +181,27 @@ def chunk_contacts(contacts: list[Contact]) -> list[list[Contact]]:
 
 
 def eta_for(config: CampaignConfig, contacts: list[Contact], now: datetime) -> datetime:
-    return estimate_completion(EtaInput(
-        now=now,
-        due_times=[c.scheduled_at for c in contacts],
-        call_seconds=config.expected_call_seconds,
-        redial=config.redial,
-        max_concurrent_calls=config.max_concurrent_calls,
-    ))
+    return campaign_eta(config, now, [c.scheduled_at for c in contacts],
+                        contact_zones=[c.zones for c in contacts])
+
+
+def configured_providers(settings: Settings) -> list[str]:
+    """Providers a campaign may name: the deployment's own (TELEPHONY_PROVIDER) and the real
+    carriers whose settings are present (the worker's registry builds the same ones)."""
+    names = {settings.telephony_provider}
+    if TwilioSettings().account_sid:
+        names.add("twilio")
+    if HttpAgentSettings().url:
+        names.add("http")
+    return sorted(names)
 
 
 def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: datetime,
                  campaign_id: str | None = None) -> CampaignConfig:
     provider = body.provider or settings.telephony_provider
+    if body.provider and provider not in (allowed := configured_providers(settings)):
+        message = f"provider '{provider}' is not configured on this deployment (configured: {', '.join(allowed)})"
+        raise ApiError(400, "BAD_REQUEST", f"provider: {message}", [{"field": "provider", "message": message}])
     return CampaignConfig(
         campaign_id=campaign_id or new_campaign_id(now),
         object_id=new_object_id(now),
@@ -153,7 +217,14 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         call_outcome_timeout_seconds=settings.call_outcome_timeout_seconds,
         call_max_seconds=settings.call_max_seconds,
         max_concurrent_calls=body.maxConcurrentCalls,
+        calls_per_second=body.callsPerSecond,
         notification_webhook_url=body.notificationWebhookUrl,
+        calling_window=body.callingWindow,
+        blackout_dates=parse_blackout_dates(body.blackoutDates),
+        redial_rules=body.redialConfig.rules() if body.redialConfig else None,
+        from_numbers=body.fromNumbers,
+        caller_id_strategy=body.callerIdStrategy,
+        dial_task_queue=settings.dial_task_queue(provider),
     )
 
 
@@ -195,7 +266,7 @@ async def upload_and_run(
     client: Client, settings: Settings, tenant_id: str, body: CampaignIn, raw: bytes,
     idempotency_key: str | None,
 ) -> UploadAndRunData:
-    validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall)
+    validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall, zones_for=zone_resolver(body))
     if validated.errors:
         first = validated.errors[0]
         more = f" (and {len(validated.errors) - 1} more)" if len(validated.errors) > 1 else ""

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import callbacks, upload
+from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.temporal import connect
 
@@ -38,7 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = settings.api_keys()
     install_error_handlers(app)
     app.include_router(upload.router)
+    app.include_router(policy.router)
     app.include_router(callbacks.router)
+    app.include_router(lifecycle.router)
+    app.include_router(monitoring.router)
 
     @app.get("/healthz", tags=["meta"], include_in_schema=False)
     async def healthz() -> dict:

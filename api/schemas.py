@@ -8,17 +8,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
+from campaign_engine.policy.caller_id import parse_strategy
 from campaign_engine.policy.redial import MAX_ATTEMPTS_LIMIT, MAX_RETRY_INTERVAL_SECONDS
+from campaign_engine.policy.redial_rules import RuleBasedRedial
+from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, validate_time_zone
 
 MAX_CONTACTS_PER_REQUEST = 1000
 
 
+# Fields of the rule-based form (PUT /updateCampaignData), accepted on create too.
+RULE_BASED_KEYS = frozenset({
+    "callStatus", "terminalConditions", "backoff", "backoffMultiplier", "maxIntervalMinutes",
+    "jitterRatio", "redialVoicemail", "honorCallbacks", "maxCallbacks",
+    "call_status", "terminal_conditions", "backoff_multiplier", "max_interval_minutes",
+    "jitter_ratio", "redial_voicemail", "honor_callbacks", "max_callbacks",
+})
+
+
 class RedialConfigIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     enabled: bool = False
     maxAttempts: int | None = Field(
@@ -43,6 +57,22 @@ class RedialConfigIn(BaseModel):
                     "bad_interval", "retryIntervals[{i}] is longer than 30 days ({v} s)", {"i": i, "v": value})
         return self
 
+    def rules(self) -> RuleBasedRedial | None:
+        """The rule-based form (`callStatus` rules, backoff, ...) when the body uses it."""
+        extra = self.model_extra or {}
+        if not any(k in extra for k in RULE_BASED_KEYS):
+            return None
+        data = {k: v for k, v in extra.items() if k in RULE_BASED_KEYS}
+        data["enabled"] = self.enabled
+        if self.maxAttempts is not None:
+            data["maxAttempts"] = self.maxAttempts
+        return RuleBasedRedial.model_validate(data)
+
+    @model_validator(mode="after")
+    def _rules_valid(self) -> RedialConfigIn:
+        self.rules()  # a bad rule is a validation error of redialConfig
+        return self
+
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -56,7 +86,12 @@ class ContactIn(BaseModel):
         None, validation_alias=AliasChoices("scheduledCallDateTime", "scheduled_call_date_time"),
         description="ISO 8601 with a time zone (Z or an offset); required when isScheduledCall is true.",
     )
-    timezone: str | None = None
+    timezone: str | None = Field(None, description="IANA zone of the contact (else derived from the number)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return validate_time_zone(value) if value else None
 
 
 class CampaignIn(BaseModel):
@@ -71,9 +106,62 @@ class CampaignIn(BaseModel):
     isContextBasedCall: bool = False
     redialConfig: RedialConfigIn | None = None
     contacts: list[ContactIn] = Field(min_length=1)
-    notificationWebhookUrl: str | None = None
-    maxConcurrentCalls: int | None = Field(None, ge=1, le=1000)
-    provider: str | None = None
+    notificationWebhookUrl: str | None = Field(
+        None, max_length=2048,
+        description="http(s) URL that receives a signed JSON document after every call attempt "
+        "and when the campaign completes.",
+    )
+    maxConcurrentCalls: int | None = Field(
+        None, ge=1, le=1000, description="Never more live calls than this (a call is live from dial to outcome).")
+    callsPerSecond: float | None = Field(None, gt=0, le=100, description="Pacing: new calls per second at most.")
+    callingWindow: CallingWindow | None = Field(
+        None, description="Daily window in each contact's own local time: "
+        '{"startTime": "09:00", "endTime": "20:00", "days": ["mon",...], "timeZone": fallback zone}.')
+    blackoutDates: list[str] = Field(default_factory=list, description="Local dates with no calls, YYYY-MM-DD.")
+    fromNumbers: list[str] = Field(default_factory=list, max_length=500, description="Caller IDs to use (E.164).")
+    callerIdStrategy: str = Field("round_robin", description="round_robin, random or local_presence")
+    provider: str | None = Field(
+        None, max_length=40,
+        description="Telephony provider for this campaign (simulated, twilio, http); it must be "
+        "configured on the deployment. Missing: the deployment's TELEPHONY_PROVIDER.",
+    )
+
+    @field_validator("blackoutDates")
+    @classmethod
+    def _blackout(cls, value: list[str]) -> list[str]:
+        return [d.isoformat() for d in parse_blackout_dates(value)]
+
+    @field_validator("fromNumbers")
+    @classmethod
+    def _from_numbers(cls, value: list[str]) -> list[str]:
+        out = []
+        for i, number in enumerate(value):
+            try:
+                out.append(normalize_e164(number))
+            except InvalidPhoneNumber as err:
+                raise PydanticCustomError("bad_number", "fromNumbers[{i}]: {err}", {"i": i, "err": str(err)}) from None
+        return out
+
+    @field_validator("callerIdStrategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        return parse_strategy(value).value
+
+    @field_validator("notificationWebhookUrl")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError("bad_url", "must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str | None) -> str | None:
+        return (value.strip().lower() or None) if value is not None else None
 
     @model_validator(mode="before")
     @classmethod

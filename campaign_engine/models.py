@@ -7,7 +7,7 @@ and is translated into these.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,7 @@ class ContactState(StrEnum):
     PENDING = "pending"  # accepted, its workflow not started yet
     SCHEDULED = "scheduled"  # waiting for its scheduledCallDateTime
     QUEUED = "queued"  # due, waiting for the campaign to let it dial (pause, concurrency)
+    OUTSIDE_WINDOW = "outside_window"  # due, waiting for its calling window to open
     DIALING = "dialing"  # a call is placed or ringing, outcome not known yet
     REDIAL_WAIT = "redial_wait"  # an attempt failed, waiting for the redial timer
     DONE = "done"  # final: see the disposition
@@ -93,6 +94,9 @@ class Contact(BaseModel):
     custom_data: dict[str, Any] = Field(default_factory=dict)
     scheduled_at: datetime | None = None  # aware, UTC
     timezone: str | None = None
+    # The IANA zones the calling window applies in (the contact's own zone, else those of
+    # its number, else the window's): resolved once at upload, outside the workflows.
+    zones: list[str] = Field(default_factory=list)
 
 
 class CampaignConfig(BaseModel):
@@ -112,7 +116,24 @@ class CampaignConfig(BaseModel):
     call_outcome_timeout_seconds: float = 900.0
     call_max_seconds: float = 4 * 3600.0
     max_concurrent_calls: int | None = None
+    calls_per_second: float | None = None
     notification_webhook_url: str | None = None
+    # Dialing policy (see campaign_engine/policy/): when calls may happen, the rule-based
+    # redial form (when set it decides instead of `redial`), and caller ID.
+    calling_window: CallingWindow | None = None
+    blackout_dates: list[date] = Field(default_factory=list)
+    redial_rules: RuleBasedRedial | None = None
+    from_numbers: list[str] = Field(default_factory=list)
+    caller_id_strategy: str = "round_robin"
+    # Task queue of the place_call activity: one per carrier account, rate-limited by the
+    # server across all workers (see worker.py).
+    dial_task_queue: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        """Whether a contact must ask before each call (beyond pause and cancel)."""
+        return bool(self.max_concurrent_calls or self.calls_per_second or self.calling_window
+                    or self.blackout_dates)
 
 
 class CampaignInput(BaseModel):
@@ -126,6 +147,9 @@ class CampaignInput(BaseModel):
     start_paused: bool = False  # a draft: accepted, not started until `resume`
     carried: CampaignState | None = None
     unstarted: list[Contact] = Field(default_factory=list)  # accepted, child not started yet
+    # `carried` and `unstarted` compressed (what continue-as-new sends: Temporal refuses an
+    # input over 2 MB, and 10,000 contacts are more than that as plain JSON).
+    packed: str | None = None
 
 
 class ContactCallInput(BaseModel):
@@ -161,6 +185,8 @@ class CallRequest(BaseModel):
     attempt_started_at: datetime
     provider: str = "simulated"
     call_id: str | None = None  # set when asking for the status of a placed call
+    # Calls of this contact's earlier attempts: never to be adopted as this attempt's call.
+    exclude_call_ids: list[str] = Field(default_factory=list)
 
 
 class CallOutcome(BaseModel):
@@ -230,6 +256,13 @@ class DialRequest(BaseModel):
     blocked_reason: str | None = None  # set on `provider_blocked`: why no call can be placed
 
 
+class RedialUpdate(BaseModel):
+    """New redial configuration for a running campaign and its contacts."""
+
+    redial: RedialPolicy
+    redial_rules: RuleBasedRedial | None = None
+
+
 class DialGrant(BaseModel):
     """Signal from the campaign to a contact workflow: dial now, or stop."""
 
@@ -288,6 +321,11 @@ class CampaignState(BaseModel):
     # Contacts to tell to stop (removal, cancel) that have not been told yet.
     stops_to_send: list[int] = Field(default_factory=list)
     removals_requested: list[int] = Field(default_factory=list)
+    # Contacts to send the new redial configuration to.
+    policy_to_send: list[int] = Field(default_factory=list)
+    # Pacing (callsPerSecond): the token bucket's level and when it was last computed.
+    pace_tokens: float = 0.0
+    pace_at: datetime | None = None
 
 
 class ContactBatch(BaseModel):
@@ -365,4 +403,11 @@ class CampaignSummary(BaseModel):
     finished_at: datetime | None
 
 
+# The policy modules use the models above, so they are imported last (no import cycle).
+from campaign_engine.policy.redial_rules import RuleBasedRedial  # noqa: E402
+from campaign_engine.policy.windows import CallingWindow  # noqa: E402
+
+CampaignConfig.model_rebuild()
+ContactCallInput.model_rebuild()
+RedialUpdate.model_rebuild()
 CampaignInput.model_rebuild()

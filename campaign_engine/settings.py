@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     simulated_carrier_db: Path | None = Field(None, validation_alias="SIMULATED_CARRIER_DB")
     simulated_seed: str = Field("campaign-engine", validation_alias="SIMULATED_SEED")
 
+    # Calls per second across every campaign and worker on one carrier account (Twilio's
+    # default is 1). Enforced by Temporal's task-queue rate limit on the dial task queue.
+    carrier_calls_per_second: float | None = Field(None, validation_alias="CARRIER_CALLS_PER_SECOND")
+
     # --- Worker tuning ----------------------------------------------------------------------
     worker_max_concurrent_activities: int = Field(200, validation_alias="WORKER_MAX_CONCURRENT_ACTIVITIES")
     worker_max_concurrent_workflow_tasks: int = Field(100, validation_alias="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS")
@@ -68,6 +72,10 @@ class Settings(BaseSettings):
     @property
     def resolved_simulated_carrier_db(self) -> Path:
         return self.simulated_carrier_db or (self.data_dir / "simulated-carrier.sqlite3")
+
+    def dial_task_queue(self, provider: str) -> str:
+        """Task queue of the place_call activity for one provider (carrier account)."""
+        return f"{self.temporal_task_queue}-dial-{provider}"
 
     def api_keys(self) -> dict[str, str]:
         """Map of API key -> tenant id."""

@@ -62,9 +62,13 @@ def dev_client(dev_env: WorkflowEnvironment) -> Client:
     return dev_env.client
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env():
-    """The time-skipping test server: hours-long timers pass in moments."""
+    """The time-skipping test server: hours-long timers pass in moments.
+
+    One per test (it starts in about a second): a shared one was seen to stop skipping time
+    for a test that followed another, leaving it waiting on a timer hours away.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,

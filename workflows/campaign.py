@@ -10,9 +10,12 @@ Temporal's history and pending-children limits) while they keep running.
 from __future__ import annotations
 
 import asyncio
+import base64
+import zlib
 from collections import Counter
 from datetime import timedelta
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
@@ -40,29 +43,61 @@ with workflow.unsafe.imports_passed_through():
         DialGrant,
         DialRequest,
         Outcome,
+        RedialUpdate,
     )
-    from campaign_engine.policy.eta import EtaInput, estimate_completion
+    from campaign_engine.policy.eta import campaign_eta
 
-    from workflows.contact_call import ContactCallWorkflow
+    from activities.webhooks import (
+        CAMPAIGN_COMPLETED,
+        WebhookDelivery,
+        campaign_completed_document,
+        campaign_delivery_id,
+    )
+    from workflows.contact_call import (
+        WEBHOOKS_PATCH,
+        ContactCallWorkflow,
+        await_webhook_deliveries,
+        start_webhook_delivery,
+    )
 
 # Children started per batch; each batch's starts are awaited together.
 START_BATCH = 200
 # Signals (grants, stops) sent per batch; Temporal allows 2,000 pending per run.
 SIGNAL_BATCH = 500
 # A run continues as new past this many events (Temporal's hard limit is 51,200) or once
-# it has started this many children (its pending-children limit is 2,000).
+# it has started this many children (its pending-children limit is 2,000; Temporal advises
+# about 1,000): a run never starts more, the rest start in the next run. The server rewrites
+# a run's pending children on every event, so a run with 1,900 of them is 4 times slower
+# per event than one with 1,000 (a 10,000-contact start made queries time out).
 MAX_RUN_EVENTS = 8_000
 MAX_CHILDREN_PER_RUN = 1_000
-# Never more children started in one run than this (Temporal fails a run past 2,000 pending).
-HARD_CHILDREN_PER_RUN = 1_900
 # The progress query lists every contact up to this many; past it, use the contacts query.
 PROGRESS_CONTACTS_LIMIT = 1_000
+
+
+class _Carried(BaseModel):
+    state: CampaignState
+    unstarted: list[Contact]
+
+
+def pack_carried(state: CampaignState, unstarted: list[Contact]) -> str:
+    """What continue-as-new carries, as compressed JSON (base64)."""
+    raw = _Carried(state=state, unstarted=unstarted).model_dump_json().encode()
+    return base64.b64encode(zlib.compress(raw, 6)).decode()
+
+
+def unpack_carried(input: CampaignInput) -> CampaignInput:
+    assert input.packed is not None
+    carried = _Carried.model_validate_json(zlib.decompress(base64.b64decode(input.packed)))
+    return input.model_copy(update={"carried": carried.state, "unstarted": carried.unstarted, "packed": None})
 
 
 @workflow.defn
 class CampaignWorkflow:
     @workflow.init
     def __init__(self, input: CampaignInput) -> None:
+        if input.packed:  # a continue-as-new: the carried state travels compressed
+            input = unpack_carried(input)
         self._config = input.config
         self._expected = input.expected_contacts
         self._state = input.carried or CampaignState(
@@ -85,11 +120,17 @@ class CampaignWorkflow:
             st.started_at = workflow.now()
         self._publish()
         while True:
-            await workflow.wait_condition(
-                lambda: self._has_work() or self._is_finished() or self._should_continue_as_new()
-            )
+            try:
+                await workflow.wait_condition(
+                    lambda: self._has_work() or self._is_finished() or self._should_continue_as_new(),
+                    timeout=self._pacing_wait(),
+                    timeout_summary="pacing: next call slot",
+                )
+            except asyncio.TimeoutError:
+                pass
             await self._start_children()
             await self._send_stops()
+            await self._send_policy()
             await self._grant_dials()
             self._publish()
             if self._is_finished():
@@ -99,10 +140,11 @@ class CampaignWorkflow:
                 if not self._has_work():
                     st.runs += 1
                     # Contacts not started yet travel with their data; started ones are
-                    # only their compact summaries.
+                    # only their compact summaries. Both compressed: a 10,000-contact state
+                    # is over 3 MB as JSON, past Temporal's 2 MB limit on the input.
                     workflow.continue_as_new(CampaignInput(
                         config=self._config, expected_contacts=self._expected,
-                        carried=st, unstarted=self._to_start,
+                        packed=pack_carried(st, self._to_start),
                     ))
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -110,7 +152,7 @@ class CampaignWorkflow:
             st.status = CampaignStatus.COMPLETED
         st.finished_at = workflow.now()
         self._publish()
-        return CampaignSummary(
+        summary = CampaignSummary(
             campaign_id=self._config.campaign_id,
             status=st.status,
             total_contacts=len(st.contacts),
@@ -120,6 +162,23 @@ class CampaignWorkflow:
             started_at=st.started_at,
             finished_at=st.finished_at,
         )
+        await self._notify_finished(summary)
+        return summary
+
+    async def _notify_finished(self, summary: CampaignSummary) -> None:
+        """The campaign-completed customer webhook. Sent after the status is published as
+        final, so nothing waits on it; a delivery that gave up after a day is logged only."""
+        cfg = self._config
+        if not cfg.notification_webhook_url or not workflow.patched(WEBHOOKS_PATCH):
+            return
+        delivery_id = campaign_delivery_id(workflow.info().workflow_id)
+        await await_webhook_deliveries([start_webhook_delivery(WebhookDelivery(
+            url=cfg.notification_webhook_url,
+            tenant_id=cfg.tenant_id,
+            delivery_id=delivery_id,
+            event=CAMPAIGN_COMPLETED,
+            payload=campaign_completed_document(cfg, summary, delivery_id=delivery_id),
+        ))])
 
     # --- messages from contacts ----------------------------------------------------------
 
@@ -171,6 +230,8 @@ class CampaignWorkflow:
                     summary.talk_seconds += report.attempt.duration_seconds
                     st.answered_calls += 1
                     st.answered_talk_seconds += report.attempt.duration_seconds
+        if summary.state == ContactState.DIALING and report.attempt is None and not report.state.is_final:
+            st.calls_placed = max(0, st.calls_placed - 1)  # granted, then gave the slot back unused
         summary.state = report.state
         summary.next_call_at = report.next_call_at
         summary.reason = report.reason
@@ -223,6 +284,22 @@ class CampaignWorkflow:
             st.dial_queue.clear()
             self._publish()
         return self._control_result()
+
+    @workflow.update
+    def update_redial(self, update: RedialUpdate) -> CampaignConfig:
+        """New redial configuration: contacts use it from their next decision on."""
+        st = self._state
+        self._config.redial = update.redial
+        self._config.redial_rules = update.redial_rules
+        for summary in st.contacts:
+            if not summary.state.is_final and summary.state != ContactState.PENDING:
+                st.policy_to_send.append(summary.key)
+        return self._config
+
+    @update_redial.validator
+    def _validate_update_redial(self, update: RedialUpdate) -> None:
+        if self._state.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED):
+            raise ApplicationError(f"campaign is {self._state.status.value}", type="INVALID_CAMPAIGN_STATE")
 
     @workflow.update
     def append_contacts(self, batch: ContactBatch) -> AppendResult:
@@ -320,6 +397,11 @@ class CampaignWorkflow:
         key = self._by_phone.get(phone)
         return self._contact(key) if key is not None else None
 
+    @workflow.query
+    def chunks_received(self, prefix: str) -> list[str]:
+        """Ids of the contact batches taken so far that start with `prefix` (idempotent appends)."""
+        return [c for c in self._state.received_chunks if c.startswith(prefix)]
+
     # --- internals -----------------------------------------------------------------------
 
     def _accept(self, contacts: list[Contact]) -> None:
@@ -355,8 +437,9 @@ class CampaignWorkflow:
         st = self._state
         return bool(
             (self._to_start and st.status != CampaignStatus.DRAFT
-             and self._children_started_this_run < HARD_CHILDREN_PER_RUN)
+             and self._children_started_this_run < MAX_CHILDREN_PER_RUN)
             or st.stops_to_send
+            or st.policy_to_send
             or (st.dial_queue and self._free_slots() > 0)
         )
 
@@ -365,10 +448,34 @@ class CampaignWorkflow:
         if st.status != CampaignStatus.IN_PROGRESS:
             return 0
         cap = self._config.max_concurrent_calls
-        if cap is None:
-            return len(st.dial_queue)
-        live = sum(1 for c in st.contacts if c.state == ContactState.DIALING)
-        return max(cap - live, 0)
+        slots = len(st.dial_queue)
+        if cap is not None:
+            slots = min(slots, max(cap - self._live_calls(), 0))
+        if self._config.calls_per_second:
+            slots = min(slots, int(self._pacing_tokens()))
+        return slots
+
+    def _live_calls(self) -> int:
+        return sum(1 for c in self._state.contacts if c.state == ContactState.DIALING)
+
+    def _pacing_tokens(self) -> float:
+        """Calls the pacing allows now: a token bucket of callsPerSecond, at most one second's worth."""
+        cps = self._config.calls_per_second
+        assert cps
+        st = self._state
+        capacity = max(1.0, cps)
+        if st.pace_at is None:
+            return capacity
+        return min(capacity, st.pace_tokens + (workflow.now() - st.pace_at).total_seconds() * cps)
+
+    def _pacing_wait(self) -> float | None:
+        """Seconds until pacing lets the next queued contact dial, when only pacing holds it."""
+        cps = self._config.calls_per_second
+        st = self._state
+        if not cps or not st.dial_queue or st.status != CampaignStatus.IN_PROGRESS:
+            return None
+        tokens = self._pacing_tokens()
+        return None if tokens >= 1 else max((1 - tokens) / cps, 0.001)
 
     def _is_finished(self) -> bool:
         st = self._state
@@ -389,9 +496,9 @@ class CampaignWorkflow:
     async def _start_children(self) -> None:
         st = self._state
         while self._to_start and st.status != CampaignStatus.DRAFT:
-            if self._children_started_this_run >= HARD_CHILDREN_PER_RUN:
+            if self._children_started_this_run >= MAX_CHILDREN_PER_RUN:
                 return  # the rest start in the next run
-            room = HARD_CHILDREN_PER_RUN - self._children_started_this_run
+            room = MAX_CHILDREN_PER_RUN - self._children_started_this_run
             batch = self._to_start[: min(START_BATCH, room)]
             del self._to_start[: len(batch)]
             self._children_started_this_run += len(batch)
@@ -430,23 +537,44 @@ class CampaignWorkflow:
             pass  # started by an earlier try of this same step: nothing to do
 
     def _free_slots_for_new(self) -> int:
-        cap = self._config.max_concurrent_calls
-        if cap is None:
+        """Whether a new contact's first call can be granted with its start."""
+        cfg = self._config
+        if cfg.calls_per_second or cfg.calling_window or cfg.blackout_dates:
+            return 0  # pacing and windows are decided when the contact asks
+        if cfg.max_concurrent_calls is None:
             return 1
-        live = sum(1 for c in self._state.contacts if c.state == ContactState.DIALING)
-        return max(cap - live, 0)
+        # Contacts already queued go first.
+        return max(cfg.max_concurrent_calls - self._live_calls() - len(self._state.dial_queue), 0)
 
     async def _grant_dials(self) -> None:
         st = self._state
         while st.dial_queue and (slots := self._free_slots()) > 0:
             batch = st.dial_queue[: min(slots, SIGNAL_BATCH)]
             del st.dial_queue[: len(batch)]
+            if self._config.calls_per_second:
+                st.pace_tokens = self._pacing_tokens() - len(batch)
+                st.pace_at = workflow.now()
             for request in batch:
                 st.contacts[request.key].state = ContactState.DIALING
                 st.calls_placed += 1
             await asyncio.gather(
                 *(self._signal_contact(r.key, DialGrant(attempt=r.attempt)) for r in batch)
             )
+
+    async def _send_policy(self) -> None:
+        st = self._state
+        update = RedialUpdate(redial=self._config.redial, redial_rules=self._config.redial_rules)
+        while st.policy_to_send:
+            batch = st.policy_to_send[:SIGNAL_BATCH]
+            del st.policy_to_send[: len(batch)]
+            await asyncio.gather(*(self._signal_contact_policy(key, update) for key in batch))
+
+    async def _signal_contact_policy(self, key: int, update: RedialUpdate) -> None:
+        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
+        try:
+            await handle.signal(ContactCallWorkflow.policy_update, update)
+        except Exception as err:  # ended meanwhile
+            workflow.logger.info("contact %s not updated: %s", key, err)
 
     async def _send_stops(self) -> None:
         st = self._state
@@ -483,23 +611,15 @@ class CampaignWorkflow:
         st = self._state
         if st.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELED):
             return st.finished_at
-        open_contacts = [c for c in st.contacts if not c.state.is_final]
-        ended = sum(st.outcome_counts.values())
-        answer_rate = (st.outcome_counts.get(Outcome.COMPLETED.value, 0) / ended) if ended >= 20 else None
-        call_seconds = (
-            st.answered_talk_seconds / st.answered_calls if st.answered_calls >= 10
-            else self._config.expected_call_seconds
+        waiting = [c for c in st.contacts if not c.state.is_final and c.state != ContactState.DIALING]
+        return campaign_eta(
+            self._config, workflow.now(), [c.next_call_at for c in waiting],
+            attempts_made=[c.attempts for c in waiting],
+            live_calls=sum(1 for c in st.contacts if c.state == ContactState.DIALING),
+            observed_calls=sum(st.outcome_counts.values()),
+            observed_answered=st.outcome_counts.get(Outcome.COMPLETED.value, 0),
+            observed_call_seconds=st.answered_talk_seconds,
         )
-        return estimate_completion(EtaInput(
-            now=workflow.now(),
-            due_times=[c.next_call_at for c in open_contacts if c.state != ContactState.DIALING],
-            attempts_made=[c.attempts for c in open_contacts if c.state != ContactState.DIALING],
-            call_seconds=call_seconds,
-            redial=self._config.redial,
-            max_concurrent_calls=self._config.max_concurrent_calls,
-            answer_rate=answer_rate,
-            live_calls=sum(1 for c in open_contacts if c.state == ContactState.DIALING),
-        ))
 
     def _control_result(self, detail: str | None = None) -> ControlResult:
         return ControlResult(

@@ -4,11 +4,18 @@ Wait for the contact's scheduled time, ask the campaign for permission to dial, 
 call, wait for its outcome (the provider's callback arrives as a signal; if it does not,
 ask the provider), and redial after the configured interval while attempts remain. Every
 wait is a durable timer, so hours-long waits survive any restart.
+
+Customer webhooks (`notificationWebhookUrl`): after each attempt the `call.ended` delivery is
+started and not awaited, so the contact goes on at once (redial wait, next call). The handles
+are kept and awaited only at the very end, after the final report to the campaign; a delivery
+that gave up (24 h of retries) is logged, never raised. So a failing receiver keeps only this
+contact's workflow open, never blocks the campaign, and never fails the contact.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -29,8 +36,14 @@ with workflow.unsafe.imports_passed_through():
         DialRequest,
         Outcome,
         PlacedCall,
+        RedialUpdate,
     )
-    from campaign_engine.policy.redial import decide_after_attempt, describe_wait
+    from campaign_engine.policy.caller_id import choose_caller_id
+    from campaign_engine.policy.redial import describe_wait
+    from campaign_engine.policy.redial_rules import decide_next_call
+    from campaign_engine.policy.windows import is_open, next_open, window_state
+
+    from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
 
 # Placing a call is one short HTTP request; retry transient provider errors for a while.
 PLACE_CALL_RETRY = RetryPolicy(
@@ -44,6 +57,40 @@ PLACE_CALL_GIVE_UP = timedelta(hours=1)
 # After a provider auth failure, how long before the contact asks to dial again by itself.
 AUTH_FAILURE_RECHECK = timedelta(minutes=15)
 MAX_POLL_INTERVAL_SECONDS = 900.0
+
+# Customer webhooks (notificationWebhookUrl): retried with backoff up to hourly, for a day.
+WEBHOOK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+    non_retryable_error_types=["WebhookSecretMissing", "WebhookBadUrl"],
+)
+WEBHOOK_TIMEOUT = timedelta(seconds=30)
+WEBHOOK_GIVE_UP = timedelta(hours=24)
+# Workflows started before customer webhooks existed replay without them.
+WEBHOOKS_PATCH = "customer-webhooks"
+
+
+def start_webhook_delivery(delivery: WebhookDelivery) -> workflow.ActivityHandle:
+    """Start one customer webhook delivery; the caller does not wait for it (see
+    `await_webhook_deliveries`)."""
+    return workflow.start_activity(
+        "deliver_webhook",
+        delivery,
+        start_to_close_timeout=WEBHOOK_TIMEOUT,
+        schedule_to_close_timeout=WEBHOOK_GIVE_UP,
+        retry_policy=WEBHOOK_RETRY,
+        summary=f"webhook {delivery.event}",
+    )
+
+
+async def await_webhook_deliveries(handles: Sequence[workflow.ActivityHandle]) -> None:
+    """Wait for deliveries still running; one that gave up is logged, never raised."""
+    for handle in handles:
+        try:
+            await handle
+        except ActivityError as err:
+            workflow.logger.warning("customer webhook not delivered: %s", err.cause or err)
 
 
 @workflow.defn
@@ -62,6 +109,9 @@ class ContactCallWorkflow:
         self._next_action: str | None = None
         self._next_action_at = None
         self._reason: str | None = None
+        self._zones = input.contact.zones
+        # Customer webhook deliveries started and not awaited yet.
+        self._deliveries: list[workflow.ActivityHandle] = []
 
     # --- messages ------------------------------------------------------------------------
 
@@ -82,6 +132,12 @@ class ContactCallWorkflow:
                 self._stop = grant
         else:
             self._grants.add(grant.attempt)
+
+    @workflow.signal
+    def policy_update(self, update: RedialUpdate) -> None:
+        """New redial rules (PUT /updateCampaignData): they decide from the next attempt on."""
+        self._input.config.redial = update.redial
+        self._input.config.redial_rules = update.redial_rules
 
     @workflow.query
     def status(self) -> ContactStatus:
@@ -115,33 +171,47 @@ class ContactCallWorkflow:
         granted = input.first_call_granted
         while True:
             if not granted:
+                if not await self._wait_for_window():
+                    if self._stop is not None:
+                        return await self._end_stopped()
+                    return await self._end(ContactState.DONE, None, "no calling window opens within 400 days")
                 if not await self._ask_to_dial(attempt):
                     return await self._end_stopped()
+                if not self._window_open():
+                    # Queued so long (a pause overnight) that the window closed: give the
+                    # slot back and wait for the window again.
+                    await self._report(ContactState.OUTSIDE_WINDOW, None)
+                    continue
             granted = False
             record = await self._call(attempt)
             if record is None:  # provider refused our credentials: ask again later
                 granted = False
                 continue
             assert record.outcome is not None
-            decision = decide_after_attempt(
-                self._input.config.redial, attempt, record.outcome, record.hangup_cause
+            cfg = self._input.config
+            decision = decide_next_call(
+                cfg.redial_rules or cfg.redial, self._attempts, workflow.now(), self._wf_id,
+                self._zones, cfg.calling_window, cfg.blackout_dates,
             )
-            if not decision.redial or self._stop is not None:
+            redials = decision.redial and self._stop is None
+            next_at = decision.next_call_at(workflow.now()) or workflow.now()
+            self._notify_attempt(record, next_at if redials else None)
+            if not redials:
                 reason = decision.reason if self._stop is None else (self._stop.reason or "stopped")
                 final_state = ContactState.DONE
                 if self._stop is not None and decision.redial:
                     final_state = self._stop.stop or ContactState.CANCELED
                 return await self._end(final_state, record.outcome, reason, record)
 
-            next_at = workflow.now() + timedelta(seconds=decision.wait_seconds)
             self._set(ContactState.REDIAL_WAIT, f"redial {attempt} of {self._max_attempts - 1}", next_at)
             self._reason = decision.reason
             await self._report(ContactState.REDIAL_WAIT, record, next_call_at=next_at)
+            wait = next_at - workflow.now()
             summary = (
                 f"redial {attempt} of {self._max_attempts - 1} in "
-                f"{describe_wait(decision.wait_seconds)} after {record.outcome.value}"
+                f"{describe_wait(wait.total_seconds())} after {record.outcome.value}"
             )
-            if await self._wait_unless_stopped(timedelta(seconds=decision.wait_seconds), summary):
+            if await self._wait_unless_stopped(wait, summary):
                 return await self._end_stopped()
             attempt += 1
 
@@ -149,8 +219,34 @@ class ContactCallWorkflow:
 
     @property
     def _max_attempts(self) -> int:
-        redial = self._input.config.redial
-        return redial.max_attempts if redial.enabled else 1
+        cfg = self._input.config
+        if cfg.redial_rules is not None:
+            return cfg.redial_rules.effective_max_attempts if cfg.redial_rules.enabled else 1
+        return cfg.redial.max_attempts if cfg.redial.enabled else 1
+
+    def _window_open(self) -> bool:
+        cfg = self._input.config
+        if cfg.calling_window is None and not cfg.blackout_dates:
+            return True
+        return is_open(workflow.now(), cfg.calling_window, self._zones, cfg.blackout_dates)
+
+    async def _wait_for_window(self) -> bool:
+        """Wait, on a durable timer, until the calling window is open in the contact's zones.
+
+        False when stopped meanwhile, or when no window opens within 400 days.
+        """
+        cfg = self._input.config
+        while not self._window_open():
+            now = workflow.now()
+            at = next_open(now, cfg.calling_window, self._zones, cfg.blackout_dates)
+            if at is None:
+                return False
+            self._set(ContactState.OUTSIDE_WINDOW, "call when the calling window opens", at)
+            self._reason = window_state(now, cfg.calling_window, self._zones, cfg.blackout_dates)
+            await self._report(ContactState.OUTSIDE_WINDOW, None, next_call_at=at)
+            if await self._wait_unless_stopped(at - now, f"outside calling window until {at.isoformat()}"):
+                return False
+        return self._stop is None
 
     def _set(self, state: ContactState, next_action: str | None = None, at=None) -> None:
         self._state = state
@@ -193,7 +289,12 @@ class ContactCallWorkflow:
             tenant_id=cfg.tenant_id,
             agent_id=cfg.agent_id,
             to=contact.phone,
+            exclude_call_ids=[a.call_id for a in self._attempts if a.call_id],
+            from_number=choose_caller_id(cfg.from_numbers, cfg.caller_id_strategy, contact.phone,
+                                         contact.key + attempt, self._wf_id) if cfg.from_numbers else None,
             variables=variables,
+            # Tell a machine from a person (the provider's deployment setting can turn it off).
+            detect_voicemail=True,
             attempt_started_at=placed_at,
             provider=cfg.provider,
         )
@@ -202,6 +303,7 @@ class ContactCallWorkflow:
                 "place_call",
                 request,
                 result_type=PlacedCall,
+                task_queue=cfg.dial_task_queue,
                 start_to_close_timeout=PLACE_CALL_TIMEOUT,
                 schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
                 retry_policy=PLACE_CALL_RETRY,
@@ -269,14 +371,18 @@ class ContactCallWorkflow:
                 return self._outcomes[attempt]
             except asyncio.TimeoutError:
                 pass
-            status = await workflow.execute_activity(
-                "fetch_call_status",
-                request.model_copy(update={"call_id": placed.call_id}),
-                result_type=CallOutcome,
-                start_to_close_timeout=PLACE_CALL_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10),
-                summary=f"status of call {attempt}",
-            )
+            try:
+                status = await workflow.execute_activity(
+                    "fetch_call_status",
+                    request.model_copy(update={"call_id": placed.call_id}),
+                    result_type=CallOutcome,
+                    start_to_close_timeout=PLACE_CALL_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10),
+                    summary=f"status of call {attempt}",
+                )
+            except ActivityError as err:  # the provider is unreachable: keep waiting, ask later
+                workflow.logger.warning("status of call %s unknown: %s", attempt, err.cause or err)
+                status = CallOutcome(call_id=placed.call_id, attempt=attempt)
             if status.is_final:
                 status.attempt = attempt
                 self._outcomes.setdefault(attempt, status)
@@ -297,6 +403,9 @@ class ContactCallWorkflow:
         self._disposition = disposition
         self._reason = reason
         await self._report(state, record, disposition=disposition)
+        # The campaign has the final report: a webhook still retrying holds only this
+        # contact's workflow open, never the campaign.
+        await await_webhook_deliveries(self._deliveries)
         return self.status()
 
     async def _end_stopped(self) -> ContactStatus:
@@ -304,6 +413,31 @@ class ContactCallWorkflow:
         state = self._stop.stop or ContactState.CANCELED
         last = self._attempts[-1].outcome if self._attempts else None
         return await self._end(state, last, self._stop.reason)
+
+    def _notify_attempt(self, record: AttemptRecord, next_call_at) -> None:
+        """Start the `call.ended` customer webhook for an ended attempt, without waiting.
+
+        The delivery runs while the contact goes on (redial wait, next call); `_end` awaits
+        whatever is still pending after the final report, and a delivery that gave up after a
+        day is logged, not raised: webhooks never block or fail the campaign.
+        """
+        cfg = self._input.config
+        if not cfg.notification_webhook_url or not workflow.patched(WEBHOOKS_PATCH):
+            return
+        delivery_id = call_delivery_id(self._wf_id, record.attempt)
+        self._deliveries.append(start_webhook_delivery(WebhookDelivery(
+            url=cfg.notification_webhook_url,
+            tenant_id=cfg.tenant_id,
+            delivery_id=delivery_id,
+            event=CALL_ENDED,
+            payload=call_ended_document(
+                cfg, self._input.contact, record,
+                delivery_id=delivery_id,
+                reference_id=idempotency_key(self._wf_id, record.attempt),
+                max_attempts=self._max_attempts,
+                next_call_at=next_call_at,
+            ),
+        )))
 
     async def _report(self, state: ContactState, record: AttemptRecord | None, *,
                       next_call_at=None, disposition: Outcome | None = None) -> None:

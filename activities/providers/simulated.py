@@ -121,7 +121,8 @@ class CarrierLedger:
                 outcome TEXT NOT NULL,
                 ring_seconds REAL NOT NULL,
                 talk_seconds REAL NOT NULL,
-                placed_at TEXT NOT NULL
+                placed_at TEXT NOT NULL,
+                requested_at TEXT NOT NULL
             );
             CREATE TABLE IF NOT EXISTS requests (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -141,13 +142,13 @@ class CarrierLedger:
                     (request.idempotency_key, call.placed_at.isoformat()),
                 )
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         request.idempotency_key, call.call_id, request.contact_workflow_id,
                         request.attempt, request.campaign_id, request.tenant_id, request.to,
                         request.agent_id, json.dumps(request.variables, default=str),
                         call.outcome.value, call.ring_seconds, call.talk_seconds,
-                        call.placed_at.isoformat(),
+                        call.placed_at.isoformat(), request.attempt_started_at.isoformat(),
                     ),
                 )
                 created = cur.rowcount == 1
@@ -179,7 +180,8 @@ class CarrierLedger:
     def calls(self, campaign_id: str | None = None) -> list[dict]:
         """Every call placed (for tests and operators), oldest first."""
         sql = ("SELECT call_id, idempotency_key, contact_workflow_id, attempt, campaign_id, tenant_id,"
-               " to_number, agent_id, variables, outcome, ring_seconds, talk_seconds, placed_at FROM calls")
+               " to_number, agent_id, variables, outcome, ring_seconds, talk_seconds, placed_at, requested_at"
+               " FROM calls")
         args: tuple = ()
         if campaign_id is not None:
             sql += " WHERE campaign_id = ?"
@@ -187,7 +189,8 @@ class CarrierLedger:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY placed_at", args).fetchall()
         names = ["call_id", "idempotency_key", "contact_workflow_id", "attempt", "campaign_id", "tenant_id",
-                 "to", "agent_id", "variables", "outcome", "ring_seconds", "talk_seconds", "placed_at"]
+                 "to", "agent_id", "variables", "outcome", "ring_seconds", "talk_seconds", "placed_at",
+                 "requested_at"]  # requested_at: when the engine decided to dial (workflow time)
         out = [dict(zip(names, r, strict=True)) for r in rows]
         for row in out:
             row["variables"] = json.loads(row["variables"])

@@ -703,6 +703,8 @@ class TwilioProvider:
                 created = call.date_created
                 if not call.sid or not isinstance(created, datetime) or created < threshold:
                     continue
+                if call.sid in request.exclude_call_ids:
+                    continue  # an earlier attempt's call: a redial must dial again
                 if call._from not in ours or call.to != request.to:
                     continue
                 if call.direction and not str(call.direction).startswith("outbound"):

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from campaign_engine.models import RedialPolicy
+from campaign_engine.models import CampaignConfig, RedialPolicy
 from campaign_engine.policy.redial import interval_before_attempt
 from campaign_engine.policy.redial_rules import RuleBasedRedial
 from campaign_engine.policy.windows import LAST_RESORT_ZONE, CallingWindow, WindowCalendar
@@ -219,3 +219,35 @@ def _simulate(inp: EtaInput, redial: RedialPolicy, answer_rate: float, call_seco
             heapq.heappush(heap, (end + call_seconds + wait, seq, zones, served * miss, following))
             seq += 1
     return inp.now + timedelta(seconds=max(finish - now_ts, 0.0))
+
+
+def campaign_eta(
+    config: CampaignConfig,
+    now: datetime,
+    due_times: list[datetime | None],
+    *,
+    contact_zones: list[Sequence[str]] | None = None,
+    attempts_made: list[int] | None = None,
+    live_calls: int = 0,
+    observed_calls: int = 0,
+    observed_answered: int = 0,
+    observed_call_seconds: float = 0.0,
+) -> datetime:
+    """The one ETA of a campaign: what the upload, start, statuses and progress all report."""
+    return estimate_completion(EtaInput(
+        now=now,
+        due_times=due_times,
+        call_seconds=config.expected_call_seconds,
+        redial=config.redial,
+        max_concurrent_calls=config.max_concurrent_calls,
+        calls_per_second=config.calls_per_second,
+        attempts_made=attempts_made or [],
+        live_calls=live_calls,
+        window=config.calling_window,
+        blackout_dates=config.blackout_dates,
+        contact_zones=contact_zones or [],
+        redial_rules=config.redial_rules,
+        observed_calls=observed_calls,
+        observed_answered=observed_answered,
+        observed_call_seconds=observed_call_seconds,
+    ))

@@ -8,6 +8,10 @@ before uvicorn starts (no race for a "free" port).
         ...
     with serve_asgi_sync(app) as base_url:       # same, from synchronous code
         ...
+
+When the URL must be known before the app exists (a PUBLIC_BASE_URL the app's own settings
+name), bind first: ``sock = bind_loopback()``, ``base_url_of(sock)``, then
+``serve_asgi(app, sock=sock)``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,26 @@ from typing import Any
 import uvicorn
 
 
+def bind_loopback(host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on a free port of `host`, for `serve_asgi(..., sock=...)`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
+def base_url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
 class ServedApp:
     """One uvicorn server for one ASGI app; `start()` returns its base URL."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", log_level: str = "warning",
-                 lifespan: str = "off") -> None:
+                 lifespan: str = "off", sock: socket.socket | None = None) -> None:
+        self._given_sock = sock
         self.app = app
         self.lifespan = lifespan
         self.host = host
@@ -39,10 +58,7 @@ class ServedApp:
         self._error: BaseException | None = None
 
     def start(self, timeout: float = 10.0) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.listen(128)
+        sock = self._given_sock or bind_loopback(self.host)
         self._sock = sock
         port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -96,8 +112,9 @@ def serve_asgi_sync(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, host: str = "127.0.0.1", lifespan: str = "off") -> AsyncIterator[str]:
-    served = ServedApp(app, host, lifespan=lifespan)
+async def serve_asgi(app: Any, host: str = "127.0.0.1", lifespan: str = "off",
+                     sock: socket.socket | None = None) -> AsyncIterator[str]:
+    served = ServedApp(app, host, lifespan=lifespan, sock=sock)
     base_url = await asyncio.to_thread(served.start)
     try:
         yield base_url

@@ -1,0 +1,497 @@
+"""Campaign lifecycle: upload (create or append), start, pause, resume, cancel, append, remove.
+
+Every call addresses the campaign workflow `campaign/{tenant}/{campaignId}`: another tenant's
+campaign simply does not exist (404). Control goes through the workflow's updates, whose
+ApplicationError types are the API's error codes. A finished campaign's workflow is closed and
+takes no update, but still answers queries: the answers below say what a closed campaign is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.campaigns import (
+    body_fingerprint,
+    build_config,
+    campaign_id_for_key,
+    chunk_contacts,
+    config_zone_resolver,
+    start_campaign_workflow,
+    validate_rows,
+    zone_resolver,
+)
+from api.deps import ClientDep, SettingsDep, TenantDep
+from api.errors import ApiError
+from api.schemas import CampaignIn
+from api.lifecycle_schemas import (
+    AppendContactsIn,
+    CampaignTotals,
+    CancelOut,
+    ConfigurationOut,
+    PauseOut,
+    RemoveContactOut,
+    ResumeOut,
+    RowError,
+    StartCampaignOut,
+    UploadCampaignDataIn,
+    UploadCampaignDataOut,
+)
+from campaign_engine.ids import campaign_workflow_id, is_safe_id
+from campaign_engine.models import (
+    CampaignConfig,
+    CampaignProgress,
+    CampaignStatus,
+    ContactBatch,
+    ContactPageRequest,
+    ContactState,
+    ContactSummary,
+)
+from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
+from workflows.campaign import CampaignWorkflow
+
+router = APIRouter(tags=["campaign lifecycle"])
+
+# How long a query or an update may take before the API answers 503 (no worker answering).
+QUERY_TIMEOUT = timedelta(seconds=20)
+UPDATE_TIMEOUT = timedelta(seconds=60)
+# The contacts query is paged with this many contacts per page.
+CONTACT_PAGE = 2000
+
+# The campaign workflow's ApplicationError types, as HTTP statuses.
+ERROR_STATUS = {
+    "CAMPAIGN_ALREADY_RUNNING": 400,
+    "CAMPAIGN_NOT_RUNNING": 400,
+    "INVALID_CAMPAIGN_STATE": 422,
+    "NOT_FOUND": 404,
+    "CONTACT_ALREADY_FINAL": 409,
+}
+# Execution statuses of a campaign workflow that ended without its own final status.
+FAILED_EXECUTIONS = (
+    WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
+)
+
+
+# --- talking to the campaign workflow (used by the monitoring routes too) ------------------------
+
+
+class CampaignClosed(Exception):
+    """The campaign's workflow has ended: it answers queries but takes no update."""
+
+
+def not_found(campaign_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"campaign {campaign_id} not found")
+
+
+def campaign_handle(client: Client, tenant_id: str, campaign_id: str) -> WorkflowHandle:
+    if not is_safe_id(campaign_id):
+        raise not_found(campaign_id)
+    return client.get_workflow_handle(campaign_workflow_id(tenant_id, campaign_id))
+
+
+def _rpc_error(err: RPCError, campaign_id: str) -> ApiError | RPCError:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return not_found(campaign_id)
+    if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+        return ApiError(503, "SERVICE_UNAVAILABLE",
+                        "the campaign engine did not answer in time (are its workers running?)")
+    return err
+
+
+async def query(handle: WorkflowHandle, campaign_id: str, q: Any, *args: Any) -> Any:
+    """A query of the campaign workflow; 404 when the campaign does not exist."""
+    try:
+        return await handle.query(q, *args, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        raise _rpc_error(err, campaign_id) from None
+
+
+async def update(handle: WorkflowHandle, campaign_id: str, u: Any, *args: Any) -> Any:
+    """An update of the campaign workflow, its rejections as API errors.
+
+    Raises CampaignClosed when the workflow has ended (the caller knows what that means for
+    its operation). An update that met a continue-as-new is sent again to the new run.
+    """
+    for _ in range(3):
+        try:
+            return await handle.execute_update(u, *args, rpc_timeout=UPDATE_TIMEOUT)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
+                raise ApiError(ERROR_STATUS[cause.type], cause.type, cause.message) from None
+            raise
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise ApiError(503, "SERVICE_UNAVAILABLE",
+                           "the campaign engine did not answer in time (are its workers running?)") from None
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise _rpc_error(err, campaign_id) from None
+            try:
+                desc = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+            except RPCError as err2:
+                raise _rpc_error(err2, campaign_id) from None
+            if desc.status != WorkflowExecutionStatus.RUNNING:
+                raise CampaignClosed() from None
+            # The run it reached had just continued as new: the current run takes it.
+    raise ApiError(503, "SERVICE_UNAVAILABLE", "the campaign is busy; try again")
+
+
+async def execution_status(handle: WorkflowHandle, campaign_id: str) -> WorkflowExecutionStatus | None:
+    try:
+        return (await handle.describe(rpc_timeout=QUERY_TIMEOUT)).status
+    except RPCError as err:
+        raise _rpc_error(err, campaign_id) from None
+
+
+def api_status(progress: CampaignProgress, execution: WorkflowExecutionStatus | None) -> str:
+    """The campaign's status as the API reports it: a workflow that failed or was terminated
+    is a `failed` campaign whatever its last recorded state."""
+    if execution in FAILED_EXECUTIONS:
+        return CampaignStatus.FAILED.value
+    if execution == WorkflowExecutionStatus.CANCELED:
+        return CampaignStatus.CANCELED.value
+    return progress.status.value
+
+
+async def final_status(handle: WorkflowHandle, campaign_id: str) -> tuple[str, CampaignProgress]:
+    progress, execution = await asyncio.gather(
+        query(handle, campaign_id, CampaignWorkflow.progress), execution_status(handle, campaign_id))
+    return api_status(progress, execution), progress
+
+
+async def all_contacts(handle: WorkflowHandle, campaign_id: str,
+                       progress: CampaignProgress | None = None) -> list[ContactSummary]:
+    """Every contact's summary: from the progress query when it lists them all, else paged."""
+    if progress is not None and len(progress.contacts) >= progress.total_contacts:
+        return list(progress.contacts)
+    out: list[ContactSummary] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await query(handle, campaign_id, CampaignWorkflow.contacts,
+                           ContactPageRequest(offset=offset, limit=CONTACT_PAGE))
+        out.extend(page.contacts)
+        offset = page.next_offset
+    return out
+
+
+def configuration(config: CampaignConfig) -> ConfigurationOut:
+    return ConfigurationOut(
+        agent_id=config.agent_id,
+        is_scheduled_call=config.is_scheduled,
+        is_context_based_call=config.is_context_based,
+        redial_config={"enabled": config.redial.enabled, "maxAttempts": config.redial.max_attempts,
+                       "retryIntervals": config.redial.retry_intervals},
+        max_concurrent_calls=config.max_concurrent_calls,
+        provider=config.provider,
+        notification_webhook_url=config.notification_webhook_url,
+    )
+
+
+def totals(progress: CampaignProgress) -> CampaignTotals:
+    return CampaignTotals(total_contacts=progress.total_contacts, by_state=progress.by_state,
+                          by_disposition=progress.by_disposition, calls_placed=progress.calls_placed)
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+# Keys of the upload body that are not campaign settings (or are read under another name).
+_UPLOAD_ONLY_KEYS = frozenset({
+    "campaign_id", "campaignId", "campaign_name", "campaignName", "agent_id", "agentId", "contacts",
+    "schedule_time", "scheduleTime", "isScheduledCall", "is_scheduled_call", "isContextBasedCall",
+    "is_context_based_call", "redialConfig", "redial_config", "notificationWebhookUrl",
+    "notification_webhook_url", "maxConcurrentCalls", "max_concurrent_calls", "provider",
+})
+
+
+def campaign_settings(body: UploadCampaignDataIn, raw: bytes, scheduled: bool) -> CampaignIn:
+    """The new campaign's settings as the seed's CampaignIn: every setting that
+    /uploadCampaignDataAndRun accepts (pacing, calling window, caller ids, ...) is accepted
+    here too and validated the same way; the contacts are validated per row elsewhere."""
+    data = json.loads(raw) if raw else {}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k not in _UPLOAD_ONLY_KEYS}
+    values.update(campaignName=body.campaignName, agentId=body.agentId, isScheduledCall=scheduled,
+                  isContextBasedCall=body.isContextBasedCall, contacts=[{"phone_number": "+0"}])
+    for name in ("redialConfig", "notificationWebhookUrl", "maxConcurrentCalls", "provider"):
+        value = getattr(body, name)
+        if value is not None:
+            values[name] = value.model_dump() if isinstance(value, BaseModel) else value
+    try:
+        return CampaignIn.model_validate(values)
+    except ValidationError as err:
+        raise RequestValidationError(err.errors()) from None
+
+
+def _row_errors(errors: list[dict]) -> list[RowError]:
+    return [RowError(row=e["row"], field=e["field"], message=e["message"]) for e in errors]
+
+
+@router.post(
+    "/uploadCampaignData",
+    response_model=UploadCampaignDataOut,
+    summary="Create a campaign without starting it, or append contacts to one (campaign_id)",
+    responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND (campaign_id)"},
+               409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
+               422: {"description": "INVALID_CAMPAIGN_STATE (appending to a finished campaign)"}},
+)
+async def upload_campaign_data(
+    body: UploadCampaignDataIn, request: Request, tenant: TenantDep, client: ClientDep, settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> UploadCampaignDataOut:
+    raw = await request.body()
+    if body.campaign_id is not None:
+        return await append_rows(client, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
+                                 idempotency_key, raw)
+    missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
+               if not value]
+    if missing:
+        raise ApiError(400, "BAD_REQUEST", f"{', '.join(missing)} required to create a campaign "
+                       "(or give campaign_id to append to one)",
+                       [{"field": name, "message": "required"} for name in missing])
+    scheduled = body.isScheduledCall or body.schedule_time is not None
+    campaign = campaign_settings(body, raw, scheduled)
+    validated = validate_rows(body.contacts, scheduled=scheduled, default_time=body.schedule_time,
+                              zones_for=zone_resolver(campaign))
+    if not validated.contacts:
+        raise ApiError(400, "BAD_REQUEST", "no valid contact in the upload", validated.errors)
+    now = datetime.now(UTC)
+    fingerprint = body_fingerprint(raw)
+    campaign_id = campaign_id_for_key(tenant.id, idempotency_key, now) if idempotency_key else None
+    config = build_config(campaign, tenant.id, settings, now, campaign_id)
+    out = UploadCampaignDataOut(
+        message="Campaign created; start it with GET /startCampaignv2/{campaign_id}",
+        campaign_id=config.campaign_id, campaign_name=config.name, status=CampaignStatus.DRAFT.value,
+        uploaded_count=len(validated.contacts), failed_count=len(validated.errors),
+        duplicate_count=len(validated.duplicates), total_contacts=len(validated.contacts),
+        errors=_row_errors(validated.errors),
+    )
+    try:
+        await start_campaign_workflow(client, settings, config, validated.contacts, start_paused=True,
+                                      fingerprint=fingerprint)
+    except WorkflowAlreadyStartedError:
+        if not idempotency_key:
+            raise
+        # The same key again: the same campaign back, or 409 for another body.
+        handle = campaign_handle(client, tenant.id, config.campaign_id)
+        desc = await handle.describe()
+        if (await desc.memo()).get("fingerprint") != fingerprint:
+            raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
+                           "this Idempotency-Key was used with a different request body") from None
+        status, progress = await final_status(handle, config.campaign_id)
+        out.message = "Campaign already created by an earlier request with this Idempotency-Key"
+        out.status, out.total_contacts, out.replayed = status, progress.total_contacts, True
+    return out
+
+
+async def append_rows(
+    client: Client, tenant_id: str, campaign_id: str, rows: list, schedule_time: datetime | None,
+    idempotency_key: str | None, raw: bytes,
+) -> UploadCampaignDataOut:
+    handle = campaign_handle(client, tenant_id, campaign_id)
+    config: CampaignConfig = await query(handle, campaign_id, CampaignWorkflow.config)
+    validated = validate_rows(rows, scheduled=config.is_scheduled, default_time=schedule_time,
+                              zones_for=config_zone_resolver(config))
+    out = UploadCampaignDataOut(
+        message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status="",
+        uploaded_count=0, failed_count=len(validated.errors), duplicate_count=len(validated.duplicates),
+        total_contacts=0, errors=_row_errors(validated.errors),
+    )
+    if idempotency_key:
+        # Batches appended under a key are named after it and the body: the campaign keeps the
+        # names, so a replay adds nothing and another body under the same key is refused.
+        prefix = "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20] + "-"
+        chunk_base = prefix + body_fingerprint(raw)[:20]
+        taken: list[str] = await query(handle, campaign_id, CampaignWorkflow.chunks_received, prefix)
+        if taken:
+            if any(not name.startswith(chunk_base + "-") for name in taken):
+                raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
+                               "this Idempotency-Key was used with a different request body")
+            out.replayed = True
+            out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
+            out.uploaded_count = len(validated.contacts)
+    else:
+        chunk_base = "append-" + uuid.uuid4().hex
+    if validated.contacts and not out.replayed:
+        try:
+            for i, chunk in enumerate(chunk_contacts(validated.contacts)):
+                result = await update(handle, campaign_id, CampaignWorkflow.append_contacts,
+                                      ContactBatch(chunk_id=f"{chunk_base}-{i}", contacts=chunk))
+                out.uploaded_count += result.added
+                out.duplicate_count += result.duplicates
+        except CampaignClosed:
+            status, _ = await final_status(handle, campaign_id)
+            raise ApiError(422, "INVALID_CAMPAIGN_STATE",
+                           f"campaign is {status}: contacts can no longer be added") from None
+    status, progress = await final_status(handle, campaign_id)
+    out.status, out.total_contacts = status, progress.total_contacts
+    return out
+
+
+@router.post(
+    "/campaigns/{campaign_id}/contacts",
+    response_model=UploadCampaignDataOut,
+    summary="Append contacts to a campaign (draft, running or paused); they are dialled under the same rules",
+    responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND"},
+               409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
+               422: {"description": "INVALID_CAMPAIGN_STATE (the campaign has finished)"}},
+)
+async def append_contacts(
+    campaign_id: str, body: AppendContactsIn, request: Request, tenant: TenantDep, client: ClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> UploadCampaignDataOut:
+    raw = await request.body()
+    return await append_rows(client, tenant.id, campaign_id, body.contacts, body.schedule_time,
+                             idempotency_key, raw)
+
+
+# --- start, pause, resume, cancel ----------------------------------------------------------------
+
+
+@router.api_route(
+    "/startCampaignv2/{campaign_id}", methods=["GET", "POST"], response_model=StartCampaignOut,
+    summary="Start an uploaded (draft) campaign",
+    responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
+               422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},
+)
+async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientDep) -> StartCampaignOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    before: CampaignProgress = await query(handle, campaign_id, CampaignWorkflow.progress)
+    if before.status == CampaignStatus.PAUSED:
+        raise ApiError(400, "CAMPAIGN_ALREADY_RUNNING",
+                       f"campaign was started and is paused; resume it with /startCampaign/{campaign_id}")
+    try:
+        result = await update(handle, campaign_id, CampaignWorkflow.resume)
+    except CampaignClosed:
+        status, _ = await final_status(handle, campaign_id)
+        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+    progress, config = await asyncio.gather(
+        query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config))
+    contacts = await all_contacts(handle, campaign_id, progress)
+    open_contacts = [c for c in contacts if not c.state.is_final]
+    scheduled = sum(1 for c in open_contacts if c.next_call_at is not None and c.next_call_at > result.at)
+    return StartCampaignOut(
+        campaign_id=campaign_id, campaign_name=config.name, status=result.status.value,
+        started_at=progress.started_at, total_contacts=progress.total_contacts,
+        scheduled_calls=scheduled, immediate_calls=len(open_contacts) - scheduled,
+        estimated_completion=progress.estimated_completion, configuration=configuration(config),
+    )
+
+
+@router.api_route(
+    "/pauseTheCampaign/{campaign_id}", methods=["GET", "POST"], response_model=PauseOut,
+    summary="Pause: no new call is placed; calls already ringing finish and are recorded",
+    responses={400: {"description": "CAMPAIGN_NOT_RUNNING"}, 404: {"description": "NOT_FOUND"}},
+)
+async def pause_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> PauseOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    try:
+        result = await update(handle, campaign_id, CampaignWorkflow.pause)
+    except CampaignClosed:
+        status, _ = await final_status(handle, campaign_id)
+        raise ApiError(400, "CAMPAIGN_NOT_RUNNING", f"campaign is {status}, not running") from None
+    return PauseOut(campaign_id=campaign_id, status=result.status.value, paused_at=result.at,
+                    active_calls=result.active_calls)
+
+
+@router.api_route(
+    "/startCampaign/{campaign_id}", methods=["GET", "POST"], response_model=ResumeOut,
+    summary="Resume a paused campaign (or start a draft); contacts due while paused are dialled first",
+    responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
+               422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},
+)
+async def resume_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> ResumeOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    # The queue while paused (it only grows until the resume): once resumed it drains at once.
+    before: CampaignProgress = await query(handle, campaign_id, CampaignWorkflow.progress)
+    try:
+        result = await update(handle, campaign_id, CampaignWorkflow.resume)
+    except CampaignClosed:
+        status, _ = await final_status(handle, campaign_id)
+        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+    return ResumeOut(campaign_id=campaign_id, status=result.status.value, resumed_at=result.at,
+                     active_calls=result.active_calls,
+                     queued_calls=before.by_state.get(ContactState.QUEUED.value, 0))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/cancel", response_model=CancelOut,
+    summary="Cancel: no further calls, pending timers stop, live calls finish; idempotent",
+    responses={404: {"description": "NOT_FOUND"}},
+)
+async def cancel_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> CancelOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    try:
+        result = await update(handle, campaign_id, CampaignWorkflow.cancel)
+    except CampaignClosed:
+        status, progress = await final_status(handle, campaign_id)
+        return CancelOut(
+            message=f"campaign already finished ({status})", campaign_id=campaign_id, status=status,
+            canceled_at=progress.finished_at if status == CampaignStatus.CANCELED.value else None,
+            active_calls=0, summary=totals(progress))
+    progress = await query(handle, campaign_id, CampaignWorkflow.progress)
+    if result.status == CampaignStatus.CANCELED:
+        message = ("Campaign canceled: no further calls; "
+                   + (f"{result.active_calls} live call(s) finish and are recorded" if result.active_calls
+                      else "no call was live"))
+    else:
+        message = f"campaign already {result.status.value}"
+    return CancelOut(message=message, campaign_id=campaign_id, status=result.status.value,
+                     canceled_at=result.at if result.status == CampaignStatus.CANCELED else None,
+                     active_calls=result.active_calls, summary=totals(progress))
+
+
+# --- one contact -----------------------------------------------------------------------------
+
+
+@router.delete(
+    "/campaigns/{campaign_id}/contacts/{phone}", response_model=RemoveContactOut,
+    summary="Skip one contact not reached yet (phone in E.164, URL-encoded): its timers stop, it is never called",
+    responses={400: {"description": "BAD_REQUEST (not a phone number)"},
+               404: {"description": "NOT_FOUND (campaign or contact)"},
+               409: {"description": "CONTACT_ALREADY_FINAL"}},
+)
+async def remove_contact(campaign_id: str, phone: str, tenant: TenantDep, client: ClientDep) -> RemoveContactOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    try:
+        e164 = normalize_e164(phone)
+    except InvalidPhoneNumber as err:
+        raise ApiError(400, "BAD_REQUEST", str(err), [{"field": "phone", "message": str(err)}]) from None
+    try:
+        summary: ContactSummary = await update(handle, campaign_id, CampaignWorkflow.remove_contact, e164)
+    except CampaignClosed:
+        found: ContactSummary | None = await query(handle, campaign_id, CampaignWorkflow.contact, e164)
+        if found is None:
+            raise ApiError(404, "NOT_FOUND", "no such contact in this campaign") from None
+        if not found.state.is_final:
+            status, _ = await final_status(handle, campaign_id)
+            raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+        raise ApiError(409, "CONTACT_ALREADY_FINAL", f"contact already finished ({found.state.value}"
+                       + (f", {found.disposition.value}" if found.disposition else "") + ")") from None
+    if summary.state == ContactState.REMOVED:
+        return RemoveContactOut(message="Contact removed: it will not be called", campaign_id=campaign_id,
+                                phone_number=e164, state=summary.state.value, removal="done")
+    message = ("Contact being removed: its pending timers stop and it will not be called"
+               if summary.state != ContactState.DIALING else
+               "Contact being removed: the call in progress finishes and no redial follows")
+    return RemoveContactOut(message=message, campaign_id=campaign_id, phone_number=e164,
+                            state=summary.state.value, removal="pending")

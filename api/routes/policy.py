@@ -1,0 +1,119 @@
+"""Dialing policy over REST: rule-based redials on a running campaign, and the preflight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api import campaigns
+from api.deps import ClientDep, SettingsDep, TenantDep
+from api.errors import ApiError
+from api.routes.lifecycle import CampaignClosed, campaign_handle, update
+from api.schemas import CampaignIn, RedialConfigIn
+from campaign_engine.models import RedialPolicy, RedialUpdate
+from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
+from campaign_engine.policy.windows import next_call_time
+from workflows.campaign import CampaignWorkflow
+
+router = APIRouter(tags=["dialing policy"])
+
+
+class UpdateCampaignDataIn(BaseModel):
+    redialConfig: RedialConfigIn
+
+
+class UpdateCampaignDataOut(BaseModel):
+    success: bool = True
+    message: str = "Redial configuration updated; it applies from each contact's next decision"
+    campaign_id: str
+    redialConfig: dict[str, Any]
+
+
+def redial_update(cfg: RedialConfigIn) -> RedialUpdate:
+    simple = RedialPolicy(
+        enabled=cfg.enabled,
+        max_attempts=(cfg.maxAttempts or campaigns.DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED) if cfg.enabled else 1,
+        retry_intervals=cfg.retryIntervals or [DEFAULT_RETRY_INTERVAL_SECONDS],
+    )
+    return RedialUpdate(redial=simple, redial_rules=cfg.rules())
+
+
+@router.put("/updateCampaignData/{campaign_id}", response_model=UpdateCampaignDataOut,
+            summary="Replace a campaign's redial configuration (simple or rule-based), also while it runs")
+async def update_campaign_data(campaign_id: str, body: UpdateCampaignDataIn, tenant: TenantDep,
+                               client: ClientDep) -> UpdateCampaignDataOut:
+    handle = campaign_handle(client, tenant.id, campaign_id)
+    change = redial_update(body.redialConfig)
+    try:
+        await update(handle, campaign_id, CampaignWorkflow.update_redial, change)
+    except CampaignClosed:
+        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign {campaign_id} has finished") from None
+    shown = change.redial_rules.model_dump(mode="json", by_alias=True) if change.redial_rules else \
+        {"enabled": change.redial.enabled, "maxAttempts": change.redial.max_attempts,
+         "retryIntervals": change.redial.retry_intervals}
+    return UpdateCampaignDataOut(campaign_id=campaign_id, redialConfig=shown)
+
+
+class PreflightIn(CampaignIn):
+    # Rows are checked one by one here: a bad row is reported, not a reason to refuse the body.
+    contacts: list[Any] = Field(min_length=1)
+
+
+class PreflightContact(BaseModel):
+    row: int
+    phone: str
+    zones: list[str]
+    first_call_at: datetime | None
+    note: str | None = None
+
+
+class PreflightOut(BaseModel):
+    success: bool = True
+    total_rows: int
+    valid: int
+    invalid: int
+    invalid_rows: list[dict]
+    duplicates: int
+    duplicate_rows: list[dict]
+    scheduled_in_past: int
+    outside_every_window: int
+    estimated_completion: datetime | None
+    contacts: list[PreflightContact]
+
+
+@router.post("/campaigns/preflight", response_model=PreflightOut,
+             summary="Check an upload-and-run body without starting anything")
+async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+    now = datetime.now(UTC)
+    validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
+                                        zones_for=campaigns.zone_resolver(body))
+    config = campaigns.build_config(body, tenant.id, settings, now)
+    rows = [i for i in range(len(body.contacts))
+            if i not in {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}]
+    out: list[PreflightContact] = []
+    past = never = 0
+    due_times = []
+    for row, contact in zip(rows, validated.contacts, strict=True):
+        note = None
+        due = contact.scheduled_at or now
+        if contact.scheduled_at is not None and contact.scheduled_at < now:
+            past += 1
+            note = "scheduled time is in the past: called at once"
+        first = next_call_time(max(due, now), now, config.calling_window, contact.zones, config.blackout_dates) \
+            if (config.calling_window or config.blackout_dates) else max(due, now)
+        if first is None:
+            never += 1
+            note = "no calling window opens for this contact within 400 days"
+        else:
+            due_times.append(first)
+        out.append(PreflightContact(row=row, phone=contact.masked, zones=contact.zones, first_call_at=first, note=note))
+    reachable = [c for c, p in zip(validated.contacts, out, strict=True) if p.first_call_at is not None]
+    eta = campaigns.eta_for(config, reachable, now) if reachable else None
+    return PreflightOut(
+        total_rows=len(body.contacts), valid=len(validated.contacts), invalid=len(validated.errors),
+        invalid_rows=validated.errors, duplicates=len(validated.duplicates), duplicate_rows=validated.duplicates,
+        scheduled_in_past=past, outside_every_window=never, estimated_completion=eta, contacts=out,
+    )
