@@ -201,3 +201,32 @@ async def test_datetime_with_offset_is_accepted_and_idempotency_key_replays(engi
     conflict = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=headers)
     assert conflict.status_code == 409 and conflict.json()["error"] == "IDEMPOTENCY_KEY_REUSED"
     await campaign_handle(engine, cid).terminate("test over")
+
+
+async def test_thousand_contacts_with_kilobytes_of_custom_data_each(engine):
+    """3 MB of contact data in one upload: past Temporal's 2 MB payload limit, so it must
+    travel in chunks, and every contact must arrive."""
+    notes = "x" * 3000
+    body = {
+        "campaignName": "big", "agentId": "a", "isScheduledCall": True, "isContextBasedCall": True,
+        "contacts": [
+            {"phone_number": f"+9198{i:08d}", "name": f"Contact {i}", "scheduledCallDateTime": "2030-01-01T10:00:00Z",
+             "custom_data": {"notes": notes, "row": i}}
+            for i in range(1000)
+        ],
+    }
+    resp = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=engine.headers())
+    assert resp.status_code == 200, resp.text[:500]
+    cid = resp.json()["data"]["campaign"]["campaignId"]
+    assert resp.json()["data"]["campaign"]["totalContacts"] == 1000
+    handle = campaign_handle(engine, cid)
+    progress = await wait_for(lambda: handle.query(CampaignWorkflow.progress),
+                              lambda p: p.by_state.get("scheduled") == 1000, timeout=180,
+                              what="1000 contacts scheduled")
+    assert progress.total_contacts == 1000 and progress.calls_placed == 0
+    # The last contact's data arrived whole, in its own workflow.
+    last = await engine.client.get_workflow_handle(f"campaign/acme/{cid}/contact/999").query(ContactCallWorkflow.status)
+    assert last.phone == "+919800000999"
+    desc = await handle.describe()
+    assert desc.raw_description.workflow_execution_info.history_length < 10_000
+    await handle.terminate("test over")
