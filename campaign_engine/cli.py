@@ -30,9 +30,8 @@ log = logging.getLogger("campaign-engine")
 
 def ensure_api_key(settings: Settings) -> tuple[Settings, str]:
     """Keys from CAMPAIGN_API_KEYS, or one generated once and kept in the data dir."""
-    keys = settings.api_keys()
-    if keys:
-        return settings, next(iter(keys))
+    if settings.api_keys():
+        return settings, "(the keys in CAMPAIGN_API_KEYS; not printed)"
     key_file = settings.data_dir / "api-key"
     if key_file.exists():
         key = key_file.read_text().strip()
