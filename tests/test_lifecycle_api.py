@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,6 +110,8 @@ async def test_upload_creates_draft_appends_with_row_errors_then_starts(engine):
     assert (a["uploaded_count"], a["failed_count"], a["duplicate_count"], a["total_contacts"]) == (2, 1, 1, 4)
     assert a["errors"][0]["row"] == 3 and a["status"] == "draft"
     assert engine.ledger.calls(cid) == []
+    assert_error(await engine.http.get(f"/pauseTheCampaign/{cid}", headers=engine.headers()),
+                 400, "CAMPAIGN_NOT_RUNNING")
 
     # Errors of the upload itself.
     assert_error(await engine.http.post("/uploadCampaignData", headers=engine.headers(),
@@ -159,6 +160,9 @@ async def test_upload_creates_draft_appends_with_row_errors_then_starts(engine):
     late = await engine.http.post("/uploadCampaignData", headers=engine.headers(),
                                   json={"campaign_id": cid, "contacts": rows(1, start=20)})
     assert_error(late, 422, "INVALID_CAMPAIGN_STATE")
+    nothing_valid = await engine.http.post("/uploadCampaignData", headers=engine.headers(),
+                                           json={"campaign_id": cid, "contacts": [{"phone_number": "1"}]})
+    assert_error(nothing_valid, 422, "INVALID_CAMPAIGN_STATE")
     cancel = await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
     assert cancel.status_code == 200 and cancel.json()["status"] == "completed"
     assert cancel.json()["summary"]["total_contacts"] == 4
@@ -288,13 +292,15 @@ async def test_cancel_lets_live_calls_finish(dev_env, task_queue, carrier_db):
         canceled = resp.json()
         assert canceled["status"] == "canceled" and canceled["active_calls"] >= 1
         assert canceled["canceled_at"] and "live call" in canceled["message"]
-        placed = canceled["summary"]["calls_placed"]
-        assert 1 <= placed < 6
+        granted = canceled["summary"]["calls_placed"]
+        assert 1 <= granted < 6
 
         summary = await asyncio.wait_for(handle(engine, cid).result(), 60)
         assert summary.status == CampaignStatus.CANCELED
-        assert summary.calls_placed == placed == len(engine.ledger.calls(cid))
         # The live calls finished and were recorded; nobody else was called, the far one included.
+        # (A contact granted a slot just as the cancel came may stop without dialling.)
+        placed = len(engine.ledger.calls(cid))
+        assert 1 <= placed <= granted and summary.calls_placed == placed
         assert summary.by_disposition == {"completed": placed, "canceled": 7 - placed}
         assert phone(60) not in {c["to"] for c in engine.ledger.calls(cid)}
         final = await get(engine, f"/campaigns/{cid}")
@@ -328,7 +334,8 @@ async def test_append_to_running_campaign(dev_env, task_queue, carrier_db):
         assert resp.status_code == 200, resp.text
         out = resp.json()
         assert out["status"] == "in_progress"
-        assert (out["uploaded_count"], out["duplicate_count"], out["failed_count"], out["total_contacts"]) == (3, 1, 1, 6)
+        counts = (out["uploaded_count"], out["duplicate_count"], out["failed_count"], out["total_contacts"])
+        assert counts == (3, 1, 1, 6)
         assert out["errors"][0]["row"] == 4
         assert_error(await engine.http.post(f"/campaigns/{cid}/contacts", headers=engine.headers(), json={}),
                      400, "BAD_REQUEST")
@@ -499,7 +506,16 @@ async def test_statuses_stats_export_and_contacts(dev_env, task_queue, carrier_d
                      404, "NOT_FOUND")
         assert_error(await engine.http.get("/campaigns/CAMP-2026-NOSUCH", headers=engine.headers()),
                      404, "NOT_FOUND")
-        await engine.http.post(f"/campaigns/{draft['campaign_id']}/cancel", headers=engine.headers())
+
+        # A campaign whose workflow failed or was terminated is a failed campaign.
+        await handle(engine, draft["campaign_id"]).terminate("operator stopped it")
+        failed = await get(engine, f"/campaigns/{draft['campaign_id']}")
+        assert failed["status"] == "failed" and failed["total_contacts"] == 2
+        listed = await wait_for(lambda: get(engine, "/getCampaignStatuses", status="failed"),
+                                lambda o: len(o["campaigns"]) == 1, what="the failed campaign listed")
+        assert listed["campaigns"][0]["campaign_id"] == draft["campaign_id"]
+        assert_error(await engine.http.get(f"/startCampaign/{draft['campaign_id']}", headers=engine.headers()),
+                     422, "INVALID_CAMPAIGN_STATE")
 
 
 # --- tenants -------------------------------------------------------------------------------------

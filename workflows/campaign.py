@@ -13,7 +13,6 @@ import asyncio
 import base64
 import zlib
 from collections import Counter
-from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -230,8 +229,9 @@ class CampaignWorkflow:
                     summary.talk_seconds += report.attempt.duration_seconds
                     st.answered_calls += 1
                     st.answered_talk_seconds += report.attempt.duration_seconds
-        if summary.state == ContactState.DIALING and report.attempt is None and not report.state.is_final:
-            st.calls_placed = max(0, st.calls_placed - 1)  # granted, then gave the slot back unused
+        if summary.state == ContactState.DIALING and report.attempt is None:
+            # Granted, then gave the slot back unused, or stopped (cancel, removal) before dialling.
+            st.calls_placed = max(0, st.calls_placed - 1)
         summary.state = report.state
         summary.next_call_at = report.next_call_at
         summary.reason = report.reason

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -83,6 +84,7 @@ ERROR_STATUS = {
     "NOT_FOUND": 404,
     "CONTACT_ALREADY_FINAL": 409,
 }
+_FINISHED = (CampaignStatus.COMPLETED.value, CampaignStatus.CANCELED.value, CampaignStatus.FAILED.value)
 # Execution statuses of a campaign workflow that ended without its own final status.
 FAILED_EXECUTIONS = (
     WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
@@ -109,18 +111,27 @@ def campaign_handle(client: Client, tenant_id: str, campaign_id: str) -> Workflo
 def _rpc_error(err: RPCError, campaign_id: str) -> ApiError | RPCError:
     if err.status == RPCStatusCode.NOT_FOUND:
         return not_found(campaign_id)
-    if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+    if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED,
+                      RPCStatusCode.RESOURCE_EXHAUSTED):
         return ApiError(503, "SERVICE_UNAVAILABLE",
                         "the campaign engine did not answer in time (are its workers running?)")
     return err
 
 
 async def query(handle: WorkflowHandle, campaign_id: str, q: Any, *args: Any) -> Any:
-    """A query of the campaign workflow; 404 when the campaign does not exist."""
-    try:
-        return await handle.query(q, *args, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError as err:
-        raise _rpc_error(err, campaign_id) from None
+    """A query of the campaign workflow; 404 when the campaign does not exist.
+
+    A campaign busy with a burst of work (a cancel signalling a thousand contacts) can have
+    its query buffer full for a moment: ask again a few times before answering 503.
+    """
+    for delay in (0.2, 0.5, 1.0, 2.0, None):
+        try:
+            return await handle.query(q, *args, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as err:
+            if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and delay is not None:
+                await asyncio.sleep(delay)
+                continue
+            raise _rpc_error(err, campaign_id) from None
 
 
 async def update(handle: WorkflowHandle, campaign_id: str, u: Any, *args: Any) -> Any:
@@ -343,6 +354,8 @@ async def append_rows(
             raise ApiError(422, "INVALID_CAMPAIGN_STATE",
                            f"campaign is {status}: contacts can no longer be added") from None
     status, progress = await final_status(handle, campaign_id)
+    if status in _FINISHED and not out.replayed:
+        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added")
     out.status, out.total_contacts = status, progress.total_contacts
     return out
 
@@ -367,8 +380,17 @@ async def append_contacts(
 # --- start, pause, resume, cancel ----------------------------------------------------------------
 
 
-@router.api_route(
-    "/startCampaignv2/{campaign_id}", methods=["GET", "POST"], response_model=StartCampaignOut,
+def get_and_post(path: str, operation_id: str, **kwargs: Any) -> Callable:
+    """The documented GET, and POST for clients that send one (each its own OpenAPI operation)."""
+    def register(func: Callable) -> Callable:
+        router.add_api_route(path, func, methods=["GET"], operation_id=operation_id, **kwargs)
+        router.add_api_route(path, func, methods=["POST"], operation_id=f"{operation_id}_post", **kwargs)
+        return func
+    return register
+
+
+@get_and_post(
+    "/startCampaignv2/{campaign_id}", "start_campaign_v2", response_model=StartCampaignOut,
     summary="Start an uploaded (draft) campaign",
     responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
                422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},
@@ -379,6 +401,8 @@ async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientD
     if before.status == CampaignStatus.PAUSED:
         raise ApiError(400, "CAMPAIGN_ALREADY_RUNNING",
                        f"campaign was started and is paused; resume it with /startCampaign/{campaign_id}")
+    # A draft's contacts, read while it is still quiet (they do not change until it starts).
+    contacts = await all_contacts(handle, campaign_id, before) if before.status == CampaignStatus.DRAFT else []
     try:
         result = await update(handle, campaign_id, CampaignWorkflow.resume)
     except CampaignClosed:
@@ -386,19 +410,20 @@ async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientD
         raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
     progress, config = await asyncio.gather(
         query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config))
-    contacts = await all_contacts(handle, campaign_id, progress)
     open_contacts = [c for c in contacts if not c.state.is_final]
     scheduled = sum(1 for c in open_contacts if c.next_call_at is not None and c.next_call_at > result.at)
     return StartCampaignOut(
         campaign_id=campaign_id, campaign_name=config.name, status=result.status.value,
         started_at=progress.started_at, total_contacts=progress.total_contacts,
-        scheduled_calls=scheduled, immediate_calls=len(open_contacts) - scheduled,
+        scheduled_calls=scheduled,
+        # Counted from the draft as it was started: fast calls may already have ended.
+        immediate_calls=len(open_contacts) - scheduled,
         estimated_completion=progress.estimated_completion, configuration=configuration(config),
     )
 
 
-@router.api_route(
-    "/pauseTheCampaign/{campaign_id}", methods=["GET", "POST"], response_model=PauseOut,
+@get_and_post(
+    "/pauseTheCampaign/{campaign_id}", "pause_the_campaign", response_model=PauseOut,
     summary="Pause: no new call is placed; calls already ringing finish and are recorded",
     responses={400: {"description": "CAMPAIGN_NOT_RUNNING"}, 404: {"description": "NOT_FOUND"}},
 )
@@ -413,8 +438,8 @@ async def pause_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep)
                     active_calls=result.active_calls)
 
 
-@router.api_route(
-    "/startCampaign/{campaign_id}", methods=["GET", "POST"], response_model=ResumeOut,
+@get_and_post(
+    "/startCampaign/{campaign_id}", "start_campaign", response_model=ResumeOut,
     summary="Resume a paused campaign (or start a draft); contacts due while paused are dialled first",
     responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
                422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},

@@ -113,9 +113,11 @@ async def snapshot(client: Client, handle: WorkflowHandle, campaign_id: str,
     progress, config = results[0], results[1]
     if describe:
         execution = results[2]
-    contacts = await all_contacts(handle, campaign_id, progress)
+    talk_seconds = 0.0
+    if progress.outcome_counts.get(Outcome.COMPLETED.value):  # only answered calls have talk time
+        talk_seconds = sum(c.talk_seconds for c in await all_contacts(handle, campaign_id, progress))
     return Snapshot(campaign_id, client, handle, api_status(progress, execution), progress, config,
-                    talk_seconds=sum(c.talk_seconds for c in contacts))
+                    talk_seconds=talk_seconds)
 
 
 def parse_campaign_status(status: str | None) -> CampaignStatus | None:
@@ -223,7 +225,8 @@ def _summary(snaps: list[Snapshot], calls_today: int) -> StatusesSummary:
 async def get_campaign_statuses(
     tenant: TenantDep, client: ClientDep, settings: SettingsDep,
     campaign_id: Annotated[str | None, Query(description="Only this campaign")] = None,
-    status: Annotated[str | None, Query(description="in_progress, paused, completed, failed, canceled or draft")] = None,
+    status: Annotated[str | None, Query(
+        description="in_progress, paused, completed, failed, canceled or draft")] = None,
 ) -> CampaignStatusesOut:
     wanted = parse_campaign_status(status)
     if campaign_id:
@@ -235,7 +238,8 @@ async def get_campaign_statuses(
         async def one(cid: str, execution: WorkflowExecutionStatus | None) -> Snapshot | None:
             async with sem:
                 try:
-                    return await snapshot(client, campaign_handle(client, tenant.id, cid), cid, execution, describe=False)
+                    return await snapshot(client, campaign_handle(client, tenant.id, cid), cid, execution,
+                                          describe=False)
                 except ApiError as err:  # gone since it was listed, or its worker does not answer
                     log.warning("campaign %s left out of the statuses: %s", cid, err.message)
                     return None
