@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from temporalio.worker import Worker
 
 from activities.providers.simulated import CarrierLedger
 from campaign_engine.models import CampaignStatus, ContactState, Outcome, RedialPolicy
