@@ -21,6 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.providers.simulated import CarrierLedger
 from api.main import create_app
 from campaign_engine import search_attributes as sa
+from hypothesis import settings as hypothesis_settings
+
+# CI runs the same examples every time (a property failure is then reproducible, not a flake);
+# HYPOTHESIS_PROFILE=explore searches afresh.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from campaign_engine.settings import Settings
 from tests.fakes.serve import serve_asgi
 from worker import running_worker
