@@ -129,12 +129,6 @@ class CampaignConfig(BaseModel):
     # server across all workers (see worker.py).
     dial_task_queue: str | None = None
 
-    @property
-    def gated(self) -> bool:
-        """Whether a contact must ask before each call (beyond pause and cancel)."""
-        return bool(self.max_concurrent_calls or self.calls_per_second or self.calling_window
-                    or self.blackout_dates)
-
 
 class CampaignInput(BaseModel):
     """Input of CampaignWorkflow; also what continue-as-new carries."""
@@ -269,6 +263,7 @@ class DialGrant(BaseModel):
     attempt: int
     stop: ContactState | None = None  # REMOVED or CANCELED: do not dial, end
     reason: str | None = None
+    granted_at: datetime | None = None  # campaign time of the grant: when the dial was decided
 
 
 class ContactStatus(BaseModel):

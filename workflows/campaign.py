@@ -558,7 +558,7 @@ class CampaignWorkflow:
                 st.contacts[request.key].state = ContactState.DIALING
                 st.calls_placed += 1
             await asyncio.gather(
-                *(self._signal_contact(r.key, DialGrant(attempt=r.attempt)) for r in batch)
+                *(self._signal_contact(r.key, DialGrant(attempt=r.attempt, granted_at=workflow.now())) for r in batch)
             )
 
     async def _send_policy(self) -> None:
@@ -615,7 +615,7 @@ class CampaignWorkflow:
         return campaign_eta(
             self._config, workflow.now(), [c.next_call_at for c in waiting],
             attempts_made=[c.attempts for c in waiting],
-            live_calls=sum(1 for c in st.contacts if c.state == ContactState.DIALING),
+            live_calls=self._live_calls(),
             observed_calls=sum(st.outcome_counts.values()),
             observed_answered=st.outcome_counts.get(Outcome.COMPLETED.value, 0),
             observed_call_seconds=st.answered_talk_seconds,
@@ -626,7 +626,7 @@ class CampaignWorkflow:
             campaign_id=self._config.campaign_id,
             status=self._state.status,
             at=workflow.now(),
-            active_calls=sum(1 for c in self._state.contacts if c.state == ContactState.DIALING),
+            active_calls=self._live_calls(),
             detail=detail or self._state.pause_reason,
         )
 

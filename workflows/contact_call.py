@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -102,7 +102,8 @@ class ContactCallWorkflow:
         self._attempts: list[AttemptRecord] = []
         # Final outcomes that arrived by signal, keyed by attempt (duplicates are dropped).
         self._outcomes: dict[int, CallOutcome] = {}
-        self._grants: set[int] = set()
+        # attempt -> when the campaign granted it (None: granted with the start)
+        self._grants: dict[int, datetime | None] = {}
         self._stop: DialGrant | None = None
         self._state = ContactState.PENDING
         self._disposition: Outcome | None = None
@@ -131,7 +132,7 @@ class ContactCallWorkflow:
             if self._stop is None:
                 self._stop = grant
         else:
-            self._grants.add(grant.attempt)
+            self._grants[grant.attempt] = grant.granted_at
 
     @workflow.signal
     def policy_update(self, update: RedialUpdate) -> None:
@@ -264,7 +265,7 @@ class ContactCallWorkflow:
                 pass
         return self._stop is not None
 
-    async def _ask_to_dial(self, attempt: int, blocked_reason: str | None = None) -> bool:
+    async def _ask_to_dial(self, attempt: int) -> bool:
         """Ask the campaign for a dial slot (pause, concurrency, pacing live there)."""
         self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
         await self._signal_campaign(
@@ -295,7 +296,8 @@ class ContactCallWorkflow:
             variables=variables,
             # Tell a machine from a person (the provider's deployment setting can turn it off).
             detect_voicemail=True,
-            attempt_started_at=placed_at,
+            # The campaign decided the dial when it granted it (pacing is counted there).
+            attempt_started_at=self._grants.get(attempt) or placed_at,
             provider=cfg.provider,
         )
         try:
