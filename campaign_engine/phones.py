@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import phonenumbers
 
 
@@ -9,11 +11,30 @@ class InvalidPhoneNumber(ValueError):
     pass
 
 
+class ParsedPhone(NamedTuple):
+    """One number, parsed once: its E.164 form, its mask and the parsed number (for zones)."""
+
+    e164: str
+    masked: str
+    number: phonenumbers.PhoneNumber
+
+
+def parse_phone(raw: str) -> ParsedPhone:
+    """`normalize_e164` and `mask_phone` from a single `phonenumbers.parse` of the number."""
+    number = _parse_valid(raw)
+    return ParsedPhone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+                       _mask(number.country_code, str(number.national_number)), number)
+
+
 def normalize_e164(raw: str) -> str:
     """The number in E.164, or InvalidPhoneNumber saying why.
 
     Numbers must be international (leading +): a campaign has no home region to guess from.
     """
+    return phonenumbers.format_number(_parse_valid(raw), phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_valid(raw: str) -> phonenumbers.PhoneNumber:
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhoneNumber("phone number is empty")
     text = raw.strip()
@@ -25,17 +46,20 @@ def normalize_e164(raw: str) -> str:
         raise InvalidPhoneNumber(f"'{text}' cannot be parsed: {exc}") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber(f"'{text}' is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def mask_phone(e164: str) -> str:
     """'+919876543210' -> '+91 98xxxxxx10': country code and a hint, never the whole number."""
     try:
         number = phonenumbers.parse(e164, None)
-        cc = f"+{number.country_code}"
-        national = str(number.national_number)
     except phonenumbers.NumberParseException:
-        cc, national = "", e164.lstrip("+")
+        return _mask(None, e164.lstrip("+"))
+    return _mask(number.country_code, str(number.national_number))
+
+
+def _mask(country_code: int | None, national: str) -> str:
+    cc = f"+{country_code}" if country_code is not None else ""
     if len(national) <= 4:
         return f"{cc} {'x' * len(national)}".strip()
     return f"{cc} {national[:2]}{'x' * (len(national) - 4)}{national[-2:]}".strip()

@@ -116,6 +116,10 @@ def _zones_for_number(phone_e164: str) -> tuple[str, ...]:
         number = phonenumbers.parse(phone_e164, None)
     except phonenumbers.NumberParseException:
         return ()
+    return _zones_of_parsed(number)
+
+
+def _zones_of_parsed(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
     zones: list[str] = []
     for name in phone_timezone.time_zones_for_number(number):
         if name != UNKNOWN_ZONE and _zone(name) is not None and name not in zones:
@@ -123,17 +127,19 @@ def _zones_for_number(phone_e164: str) -> tuple[str, ...]:
     return tuple(zones)
 
 
-def resolve_time_zones(phone_e164: str | None, contact_tz: str | None, fallback_tz: str | None) -> list[str]:
+def resolve_time_zones(phone_e164: str | None, contact_tz: str | None, fallback_tz: str | None,
+                       *, number: phonenumbers.PhoneNumber | None = None) -> list[str]:
     """The IANA zones a contact's calling window is evaluated in (never empty).
 
     The contact's own `timezone` if valid; else every zone its number maps to (a window is
     open only when open in all of them); else `fallback_tz` (the window's `timeZone`); else
-    "UTC".
+    "UTC". `number`, when given, is `phone_e164` already parsed (the upload parses every
+    number once and passes it on, rather than having it parsed again here).
     """
     if contact_tz and _zone(contact_tz) is not None:
         return [contact_tz.strip()]
-    if phone_e164:
-        zones = _zones_for_number(phone_e164)
+    if number is not None or phone_e164:
+        zones = _zones_of_parsed(number) if number is not None else _zones_for_number(phone_e164)
         if zones:
             return list(zones)
     if fallback_tz and _zone(fallback_tz) is not None:
