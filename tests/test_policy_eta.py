@@ -240,3 +240,23 @@ def test_windowed_estimate_ends_after_an_open_instant(fields):
     last_start = done - timedelta(seconds=fields["call_seconds"]) - timedelta(microseconds=2)
     probe = last_start.replace(microsecond=0)
     assert any(is_open(probe, fields["window"], zones, fields["blackout_dates"]) for zones in fields["contact_zones"])
+
+
+def test_closed_form_first_calls_match_one_step_per_contact():
+    """The closed form serves the contacts already due in one multiplication: the same instant,
+    to the microsecond, as serving them one by one in due order."""
+    import random
+
+    random.seed(11)
+    for _ in range(300):
+        n = random.randint(0, 200)
+        dues = [random.choice([None, NOW, NOW - timedelta(hours=1), NOW + timedelta(seconds=random.uniform(0, 9e4))])
+                for _ in range(n)]
+        caps = dict(max_concurrent_calls=random.choice([None, 1, 3, 7]), calls_per_second=random.choice([None, 0.3, 2.7]))
+        got = eta(due_times=dues, redial=RedialPolicy(enabled=False), **caps)
+        inp = EtaInput(now=NOW, due_times=dues, call_seconds=90.0, redial=RedialPolicy(enabled=False), **caps)
+        clock = NOW
+        for due in sorted(d or NOW for d in dues):
+            clock = max(clock, due) + timedelta(seconds=1.0 / calls_rate(inp))
+        want = clock + timedelta(seconds=90.0) if dues else NOW
+        assert got == want

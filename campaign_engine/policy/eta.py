@@ -133,10 +133,14 @@ def estimate_completion(inp: EtaInput) -> datetime:
     if inp.window is not None or inp.blackout_dates:
         return _simulate(inp, redial, answer_rate, call_seconds, calls_rate(inp))
     rate = calls_rate(inp)
-    # First calls, served in due order.
-    clock = inp.now
-    for due in sorted(d or inp.now for d in inp.due_times):
-        clock = max(clock, due) + timedelta(seconds=1.0 / rate)
+    # First calls, served in due order. Those already due (no time, or one not after now)
+    # come first and go back to back from now: k of them take k steps (timedelta arithmetic
+    # is exact, so this is the same instant as k single steps).
+    step = timedelta(seconds=1.0 / rate)
+    later = sorted(d for d in inp.due_times if d is not None and d > inp.now)
+    clock = inp.now + step * (len(inp.due_times) - len(later))
+    for due in later:
+        clock = max(clock, due) + step
     finish = clock + timedelta(seconds=call_seconds)
 
     # Redials still likely: the longest redial chain some contact will probably need, plus
@@ -151,7 +155,9 @@ def estimate_completion(inp: EtaInput) -> datetime:
         if n * miss ** (attempt - first) < _MIN_EXPECTED_CONTACTS:
             break
         chain += interval_before_attempt(redial, attempt) + call_seconds
-    extra_calls = sum(expected_calls_per_contact(redial, answer_rate, m) - 1 for m in made)
+    # The same terms summed in the same order as one call per contact, each computed once.
+    per_made = {m: expected_calls_per_contact(redial, answer_rate, m) - 1 for m in set(made)}
+    extra_calls = sum(per_made[m] for m in made)
     extra = max(chain, extra_calls / rate) if not math.isclose(chain, 0.0) or extra_calls else 0.0
     return finish + timedelta(seconds=extra)
 
