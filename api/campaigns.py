@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -36,7 +37,7 @@ from campaign_engine.models import (
     ContactBatch,
     RedialPolicy,
 )
-from campaign_engine.phones import InvalidPhoneNumber, mask_phone, normalize_e164
+from campaign_engine.phones import InvalidPhoneNumber, ParsedPhone, parse_phone
 from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.windows import parse_blackout_dates, resolve_time_zones
@@ -51,15 +52,19 @@ DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED = 3
 CHUNK_BYTES = 1_000_000
 
 
-ZoneResolver = Callable[[str, str | None], list[str]]
+# A contact's zones from its parsed number and its own `timezone`.
+ZoneResolver = Callable[[ParsedPhone, str | None], list[str]]
+
+
+def _resolver(fallback: str | None) -> ZoneResolver:
+    return lambda phone, own: resolve_time_zones(phone.e164, own, fallback, number=phone.number)
 
 
 def zone_resolver(body: CampaignIn) -> ZoneResolver | None:
     """How contacts get their zones, when the campaign has a calling window or blackout dates."""
     if body.callingWindow is None and not body.blackoutDates:
         return None
-    fallback = body.callingWindow.time_zone if body.callingWindow else None
-    return lambda phone, own: resolve_time_zones(phone, own, fallback)
+    return _resolver(body.callingWindow.time_zone if body.callingWindow else None)
 
 
 @dataclass
@@ -70,17 +75,28 @@ class ValidatedContacts:
     received: int = 0
 
 
+def _drain(rows: list) -> Iterator:
+    """The rows in order, each one let go of by the list as it is handed out (the list ends empty)."""
+    for i in range(len(rows)):
+        row, rows[i] = rows[i], None
+        yield row
+    rows.clear()
+
+
 def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int = 0,
                       zones_for: ZoneResolver | None = None) -> ValidatedContacts:
     """Every row checked: valid E.164 number, a scheduled time when the campaign needs one.
 
-    Duplicate numbers keep their first row; the others are reported, not dialled.
+    Duplicate numbers keep their first row; the others are reported, not dialled. The rows
+    are consumed: `rows` is empty afterwards, and each input row is released as soon as its
+    Contact exists, so the two never both hold a whole contact list. Every number is parsed
+    once (`parse_phone`: E.164, mask and zones from the same parse).
     """
     out = ValidatedContacts(received=len(rows))
     seen: dict[str, int] = {}
-    for i, row in enumerate(rows, start=start_row):
+    for i, row in enumerate(_drain(rows), start=start_row):
         try:
-            phone = normalize_e164(row.phone_number)
+            parsed = parse_phone(row.phone_number)
         except InvalidPhoneNumber as err:
             out.errors.append({"row": i, "field": f"contacts[{i}].phone_number", "message": str(err)})
             continue
@@ -90,16 +106,17 @@ def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int 
                 "message": "required when isScheduledCall is true (ISO 8601 with a time zone)",
             })
             continue
+        phone = parsed.e164
         if phone in seen:
             out.duplicates.append({"row": i, "duplicate_of_row": seen[phone]})
             continue
         seen[phone] = i
         out.contacts.append(Contact(
-            key=len(out.contacts), phone=phone, masked=mask_phone(phone), name=row.name, email=row.email,
+            key=len(out.contacts), phone=phone, masked=parsed.masked, name=row.name, email=row.email,
             custom_data=row.custom_data,
             scheduled_at=row.scheduledCallDateTime.astimezone(UTC) if scheduled and row.scheduledCallDateTime else None,
             timezone=row.timezone,
-            zones=zones_for(phone, row.timezone) if zones_for else [],
+            zones=zones_for(parsed, row.timezone) if zones_for else [],
         ))
     return out
 
@@ -108,8 +125,7 @@ def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
     """`zone_resolver` for contacts appended to an existing campaign (from its configuration)."""
     if config.calling_window is None and not config.blackout_dates:
         return None
-    fallback = config.calling_window.time_zone if config.calling_window else None
-    return lambda phone, own: resolve_time_zones(phone, own, fallback)
+    return _resolver(config.calling_window.time_zone if config.calling_window else None)
 
 
 def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | None = None,
@@ -168,10 +184,14 @@ def campaign_id_for_key(tenant_id: str, idem_key: str, now: datetime) -> str:
 
 
 def chunk_contacts(contacts: list[Contact]) -> list[list[Contact]]:
+    """The contacts in runs of at most CHUNK_BYTES of JSON each (the size of each contact as
+    the pydantic data converter writes it, plus a comma)."""
+    if len(to_json(contacts)) <= CHUNK_BYTES:  # the usual case, sized in one call
+        return [contacts]
     chunks: list[list[Contact]] = [[]]
     size = 0
     for contact in contacts:
-        n = len(json.dumps(contact.custom_data, default=str)) + 300
+        n = len(to_json(contact)) + 1
         if chunks[-1] and size + n > CHUNK_BYTES:
             chunks.append([])
             size = 0
@@ -263,16 +283,17 @@ async def start_campaign_workflow(
 
 
 async def upload_and_run(
-    client: Client, settings: Settings, tenant_id: str, body: CampaignIn, raw: bytes,
+    client: Client, settings: Settings, tenant_id: str, body: CampaignIn, fingerprint: str | None,
     idempotency_key: str | None,
 ) -> UploadAndRunData:
+    """Validate and start. `body.contacts` is consumed (it becomes the Contacts); `fingerprint`
+    is `body_fingerprint` of the request, needed only with an Idempotency-Key."""
     validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall, zones_for=zone_resolver(body))
     if validated.errors:
         first = validated.errors[0]
         more = f" (and {len(validated.errors) - 1} more)" if len(validated.errors) > 1 else ""
         raise ApiError(400, "BAD_REQUEST", f"{first['field']}: {first['message']}{more}", validated.errors)
     now = datetime.now(UTC)
-    fingerprint = body_fingerprint(raw)
     campaign_id = campaign_id_for_key(tenant_id, idempotency_key, now) if idempotency_key else None
     config = build_config(body, tenant_id, settings, now, campaign_id)
     try:
@@ -280,7 +301,7 @@ async def upload_and_run(
     except WorkflowAlreadyStartedError:
         if not idempotency_key:
             raise
-        return await replay_idempotent(client, tenant_id, config.campaign_id, fingerprint, validated)
+        return await replay_idempotent(client, tenant_id, config.campaign_id, fingerprint or "", validated)
     return response_data(config, validated, now)
 
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import too_many_contacts_message
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
@@ -62,6 +64,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return envelope(400, "BAD_REQUEST", "the request body is not valid JSON", validation_details(errors))
         if any(e.get("type") == "too_many_contacts" for e in errors):
             msg = next(e["msg"] for e in errors if e.get("type") == "too_many_contacts")
+            return envelope(413, "PAYLOAD_TOO_LARGE", msg, [{"field": "contacts", "message": msg}])
+        too_long = next((e for e in errors if e.get("type") == "too_long"
+                         and tuple(e.get("loc", ())) == ("body", "contacts")), None)
+        if too_long is not None:  # the upload-and-run body's `contacts` (max_length)
+            msg = too_many_contacts_message((too_long.get("ctx") or {}).get("actual_length"))
             return envelope(413, "PAYLOAD_TOO_LARGE", msg, [{"field": "contacts", "message": msg}])
         details = validation_details(errors)
         first = details[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime
 
 from campaign_engine.ids import campaign_workflow_id
@@ -190,6 +191,16 @@ async def test_datetime_with_offset_is_accepted_and_idempotency_key_replays(engi
     cid = first.json()["data"]["campaign"]["campaignId"]
     assert again.json()["data"]["campaign"]["campaignId"] == cid
     assert again.json()["data"]["campaign"]["_id"] == first.json()["data"]["campaign"]["_id"]
+    # The replay answers with the same document (the status is the campaign's current one).
+    was, now = first.json()["data"], again.json()["data"]
+    assert {**now["campaign"], "status": was["campaign"]["status"]} == was["campaign"]
+    assert (now["redial_config"], now["contacts"]) == (was["redial_config"], was["contacts"])
+    # The same body written differently (key order, spacing) is the same request.
+    respelled = json.dumps(dict(reversed(list(body.items()))), indent=2)
+    third = await engine.http.post("/uploadCampaignDataAndRun", content=respelled,
+                                   headers={**headers, "content-type": "application/json"})
+    assert third.status_code == 200, third.text
+    assert third.json()["data"]["campaign"]["campaignId"] == cid
     # Scheduled in 2030: nobody is called now, and the ETA says so.
     eta = datetime.fromisoformat(first.json()["data"]["execution_status"]["estimated_completion"])
     assert eta.year == 2030

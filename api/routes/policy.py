@@ -12,7 +12,7 @@ from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
 from api.errors import ApiError
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
-from api.schemas import CampaignIn, RedialConfigIn
+from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.windows import next_call_time
@@ -59,7 +59,7 @@ async def update_campaign_data(campaign_id: str, body: UpdateCampaignDataIn, ten
 
 class PreflightIn(CampaignIn):
     # Rows are checked one by one here: a bad row is reported, not a reason to refuse the body.
-    contacts: list[Any] = Field(min_length=1)
+    contacts: list[Any] = Field(min_length=1, max_length=MAX_CONTACTS_PER_REQUEST)
 
 
 class PreflightContact(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 
 from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
+from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn, UploadAndRunResponse
 
 router = APIRouter(tags=["campaigns"])
@@ -18,15 +19,22 @@ router = APIRouter(tags=["campaigns"])
     response_model=UploadAndRunResponse,
     response_model_by_alias=True,
     summary="Upload contacts and a campaign configuration, and start calling",
+    # The body is a CampaignIn, read here rather than by FastAPI (see api.json_body).
+    openapi_extra=openapi_body(CampaignIn),
 )
 async def upload_campaign_data_and_run(
-    body: CampaignIn,
     request: Request,
     tenant: TenantDep,
     client: ClientDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> UploadAndRunResponse:
-    raw = await request.body()
-    data = await campaigns.upload_and_run(client, settings, tenant.id, body, raw, idempotency_key)
+    # One copy of the contact list at a time: the bytes until they are validated (and
+    # fingerprinted, for an Idempotency-Key), the models until they are Contacts (see
+    # campaigns.validate_contacts), then the Contacts.
+    raw = await read_body(request)
+    fingerprint = campaigns.body_fingerprint(raw) if idempotency_key else None
+    body = parse_json_body(CampaignIn, raw, request.headers.get("content-type"))
+    del raw
+    data = await campaigns.upload_and_run(client, settings, tenant.id, body, fingerprint, idempotency_key)
     return UploadAndRunResponse(data=data)
