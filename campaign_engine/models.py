@@ -155,6 +155,11 @@ class ContactCallInput(BaseModel):
     # The campaign was running and ungated when it started this child: the first call
     # needs no grant. Every later call asks the campaign first.
     first_call_granted: bool = False
+    # The final report travels as this workflow's result, which the campaign run that started
+    # it awaits (fewer events and workflow tasks than a signal), until the campaign hands it
+    # over before continuing as new (`report_by_signal`). False for children started before
+    # this existed: they signal their final report, as they always did.
+    final_report_as_result: bool = False
 
 
 # --- the telephony provider's side ---------------------------------------------------------
@@ -278,6 +283,8 @@ class ContactStatus(BaseModel):
     next_action: str | None = None
     next_action_at: datetime | None = None
     reason: str | None = None
+    # Only in the workflow's result: the report the campaign applies at the end.
+    final_report: AttemptReport | None = None
 
 
 class ContactSummary(BaseModel):

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.ids import contact_workflow_id, idempotency_key
@@ -113,6 +113,10 @@ class ContactCallWorkflow:
         self._zones = input.contact.zones
         # Customer webhook deliveries started and not awaited yet.
         self._deliveries: list[workflow.ActivityHandle] = []
+        # The final report goes by signal, not only as the result (see ContactCallInput).
+        # Once this contact has signalled the campaign for anything, its end goes by signal
+        # too: the campaign stops counting on the result of a contact that talks to it.
+        self._report_by_signal = not input.final_report_as_result
 
     # --- messages ------------------------------------------------------------------------
 
@@ -133,6 +137,13 @@ class ContactCallWorkflow:
                 self._stop = grant
         else:
             self._grants[grant.attempt] = grant.granted_at
+
+    @workflow.signal
+    def report_by_signal(self) -> None:
+        """The campaign run that started this contact is about to continue as new: the run
+        after it is not the parent and never sees this workflow's result, so the final report
+        must go by signal to the campaign's workflow id."""
+        self._report_by_signal = True
 
     @workflow.signal
     def policy_update(self, update: RedialUpdate) -> None:
@@ -296,23 +307,35 @@ class ContactCallWorkflow:
             variables=variables,
             # Tell a machine from a person (the provider's deployment setting can turn it off).
             detect_voicemail=True,
-            # The campaign decided the dial when it granted it (pacing is counted there).
-            attempt_started_at=self._grants.get(attempt) or placed_at,
+            # The campaign decided the dial when it granted it (pacing is counted there). It
+            # must not change when a crashed workflow task runs the dial again (a local
+            # activity's input is computed anew): the provider looks for calls since then.
+            attempt_started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
             provider=cfg.provider,
         )
+        summary = f"dial {contact.masked or 'contact ' + str(contact.key)} (call {attempt})"
         try:
-            placed = await workflow.execute_activity(
-                "place_call",
-                request,
-                result_type=PlacedCall,
-                task_queue=cfg.dial_task_queue,
-                start_to_close_timeout=PLACE_CALL_TIMEOUT,
-                schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
-                retry_policy=PLACE_CALL_RETRY,
-                summary=f"dial {contact.masked or 'contact ' + str(contact.key)} (call {attempt})",
-            )
-        except ActivityError as err:
-            cause = err.cause
+            if cfg.dial_task_queue:
+                # A carrier account with a calls-per-second cap: its own task queue, which the
+                # server rate-limits across every worker and campaign.
+                placed = await workflow.execute_activity(
+                    "place_call", request, result_type=PlacedCall, task_queue=cfg.dial_task_queue,
+                    start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
+                    retry_policy=PLACE_CALL_RETRY, summary=summary,
+                )
+            else:
+                # No shared cap: a local activity, run by this worker inside the workflow task.
+                # It saves the activity task's round trip and three history events per call,
+                # so a freed slot is redialled sooner. A retry after a crash is as safe as an
+                # activity's: the provider dials once per idempotency key.
+                placed = await workflow.execute_local_activity(
+                    "place_call", request, result_type=PlacedCall,
+                    start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
+                    retry_policy=PLACE_CALL_RETRY, summary=summary,
+                )
+        except FailureError as err:
+            # A local activity's failure can arrive as the activity's own error, unwrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
             if isinstance(cause, ApplicationError) and cause.type == "ProviderAuthError":
                 self._reason = f"provider refused the credentials: {cause.message}"
                 await self._signal_campaign(
@@ -354,6 +377,11 @@ class ContactCallWorkflow:
         record.recording_url = outcome.recording_url
         record.analysis = outcome.analysis
         return record
+
+    def _granted_with_start(self, attempt: int) -> datetime | None:
+        if attempt == 1 and self._input.first_call_granted:
+            return workflow.info().workflow_start_time
+        return None
 
     async def _await_outcome(self, attempt: int, placed: PlacedCall, request: CallRequest) -> CallOutcome:
         cfg = self._input.config
@@ -404,11 +432,14 @@ class ContactCallWorkflow:
         self._set(state)
         self._disposition = disposition
         self._reason = reason
-        await self._report(state, record, disposition=disposition)
-        # The campaign has the final report: a webhook still retrying holds only this
-        # contact's workflow open, never the campaign.
+        report = self._attempt_report(state, record, disposition=disposition)
+        if self._report_by_signal or any(not d.done() for d in self._deliveries):
+            # Signalled now when the result would come late (a webhook still retrying holds
+            # only this contact's workflow open, never the campaign) or would reach a run
+            # that is gone. The campaign applies a final report once, so both are harmless.
+            await self._signal_campaign("attempt_report", report)
         await await_webhook_deliveries(self._deliveries)
-        return self.status()
+        return self.status().model_copy(update={"final_report": report})
 
     async def _end_stopped(self) -> ContactStatus:
         assert self._stop is not None
@@ -444,20 +475,24 @@ class ContactCallWorkflow:
     async def _report(self, state: ContactState, record: AttemptRecord | None, *,
                       next_call_at=None, disposition: Outcome | None = None) -> None:
         await self._signal_campaign(
-            "attempt_report",
-            AttemptReport(
-                key=self._input.contact.key,
-                attempt=record,
-                state=state,
-                disposition=disposition,
-                next_call_at=next_call_at,
-                reason=self._reason,
-            ),
+            "attempt_report", self._attempt_report(state, record, next_call_at=next_call_at, disposition=disposition)
+        )
+
+    def _attempt_report(self, state: ContactState, record: AttemptRecord | None, *,
+                        next_call_at=None, disposition: Outcome | None = None) -> AttemptReport:
+        return AttemptReport(
+            key=self._input.contact.key,
+            attempt=record,
+            state=state,
+            disposition=disposition,
+            next_call_at=next_call_at,
+            reason=self._reason,
         )
 
     async def _signal_campaign(self, name: str, arg) -> None:
         # By workflow id without run id: reaches the campaign's current run, whatever
         # continue-as-new did since this contact started.
+        self._report_by_signal = True
         handle = workflow.get_external_workflow_handle(self._input.campaign_workflow_id)
         try:
             await handle.signal(name, arg)
