@@ -128,6 +128,8 @@ class CampaignConfig(BaseModel):
     # Task queue of the place_call activity: one per carrier account, rate-limited by the
     # server across all workers (see worker.py).
     dial_task_queue: str | None = None
+    # Children one campaign run starts before it continues as new (tests lower it).
+    children_per_run: int = Field(1_000, ge=1, le=1_000)
 
 
 class CampaignInput(BaseModel):

@@ -69,7 +69,7 @@ SIGNAL_BATCH = 500
 # a run's pending children on every event, so a run with 1,900 of them is 4 times slower
 # per event than one with 1,000 (a 10,000-contact start made queries time out).
 MAX_RUN_EVENTS = 8_000
-MAX_CHILDREN_PER_RUN = 1_000
+MAX_CHILDREN_PER_RUN = 1_000  # the default of CampaignConfig.children_per_run
 # The progress query lists every contact up to this many; past it, use the contacts query.
 PROGRESS_CONTACTS_LIMIT = 1_000
 
@@ -453,7 +453,7 @@ class CampaignWorkflow:
         st = self._state
         return bool(
             (self._to_start and st.status != CampaignStatus.DRAFT
-             and self._children_started_this_run < MAX_CHILDREN_PER_RUN)
+             and self._children_started_this_run < self._config.children_per_run)
             or st.stops_to_send
             or st.policy_to_send
             or (st.dial_queue and self._free_slots() > 0)
@@ -506,15 +506,17 @@ class CampaignWorkflow:
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > MAX_RUN_EVENTS
-            or self._children_started_this_run >= MAX_CHILDREN_PER_RUN
+            # A full run continues as new only to start more contacts: its open children
+            # would otherwise be handed over for nothing.
+            or (self._children_started_this_run >= self._config.children_per_run and bool(self._to_start))
         )
 
     async def _start_children(self) -> None:
         st = self._state
         while self._to_start and st.status != CampaignStatus.DRAFT:
-            if self._children_started_this_run >= MAX_CHILDREN_PER_RUN:
+            if self._children_started_this_run >= self._config.children_per_run:
                 return  # the rest start in the next run
-            room = MAX_CHILDREN_PER_RUN - self._children_started_this_run
+            room = self._config.children_per_run - self._children_started_this_run
             batch = self._to_start[: min(START_BATCH, room)]
             del self._to_start[: len(batch)]
             self._children_started_this_run += len(batch)

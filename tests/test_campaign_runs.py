@@ -1,0 +1,102 @@
+"""How contacts' final reports reach the campaign across its runs (dev server).
+
+A contact dialled with its start reports its end as its workflow result, which only the
+campaign run that started it sees; before that run continues as new it hands the contacts
+still open over to report by signal. Nothing may be lost or counted twice on either path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
+
+from activities.providers.simulated import CarrierLedger
+from campaign_engine.models import CampaignStatus, ContactState, Outcome
+from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.test_contact_timers import sim_settings
+from worker import running_worker
+from workflows.campaign import CampaignWorkflow
+
+
+async def signal_names(handle) -> list[str]:
+    names = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            names.append(event.workflow_execution_signaled_event_attributes.signal_name)
+    return names
+
+
+async def signals_sent(handle) -> int:
+    n = 0
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+            n += 1
+    return n
+
+
+async def test_final_reports_reach_the_campaign_across_continue_as_new(dev_env, task_queue, carrier_db):
+    # 60 contacts, 15 children per run: four runs, each continuing as new while most of its
+    # contacts are still on a call (0.5-1.5 s), so they are handed over.
+    settings = sim_settings(carrier_db, task_queue, "completed=3,busy=1").model_copy(
+        update={"simulated_talk_seconds": "0.5-1.5"})
+    n = 60
+    config = make_config(f"CAMP-RUNS-{uuid.uuid4().hex[:6]}", children_per_run=15)
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(n)), id=wf_id, task_queue=task_queue)
+        summary = await asyncio.wait_for(handle.result(), 120)
+        progress = await handle.query(CampaignWorkflow.progress)
+
+    assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == n
+    assert progress.run >= 4
+    ledger = CarrierLedger(carrier_db)
+    calls = ledger.calls(config.campaign_id)
+    ledger.close()
+    assert len(calls) == n and len({c["idempotency_key"] for c in calls}) == n
+    # Every call counted once, by the outcome the carrier gave it.
+    assert summary.calls_placed == n and sum(summary.outcome_counts.values()) == n
+    by_key = {int(c["idempotency_key"].split("/contact/")[1].split("/")[0]): c["outcome"] for c in calls}
+    assert all(c.state == ContactState.DONE for c in progress.contacts)
+    assert {c.key: c.disposition.value for c in progress.contacts} == by_key
+    # Both paths were taken: contacts handed over reported their end by signal, the others
+    # (the last run's, at least) only by their result, without a signal.
+    handed_over = by_result = 0
+    for key in range(n):
+        child = dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}")
+        signalled = await signals_sent(child)
+        if "report_by_signal" in await signal_names(child):
+            handed_over += 1
+            assert signalled == 1, key
+        else:
+            by_result += 1
+            assert signalled == 0, key
+    assert handed_over > 0 and by_result >= 15, (handed_over, by_result)
+
+
+async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queue, carrier_db):
+    settings = sim_settings(carrier_db, task_queue, "completed=1").model_copy(
+        update={"simulated_talk_seconds": "600"})
+    config = make_config(f"CAMP-TERM-{uuid.uuid4().hex[:6]}")
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(2)), id=wf_id, task_queue=task_queue)
+        ledger = CarrierLedger(carrier_db)
+
+        async def calls_placed() -> int:
+            return len(ledger.calls(config.campaign_id))
+
+        await wait_for(calls_placed, lambda n: n == 2, what="both contacts on a call")
+        ledger.close()
+        for key in range(2):
+            await dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}").terminate("operator")
+        summary = await asyncio.wait_for(handle.result(), 30)
+        progress = await handle.query(CampaignWorkflow.progress)
+    assert summary.status == CampaignStatus.COMPLETED
+    assert summary.by_disposition == {Outcome.FAILED.value: 2}
+    assert all("ended without a result" in (c.reason or "") for c in progress.contacts)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
