@@ -301,6 +301,8 @@ class ContactSummary(BaseModel):
     last_outcome: Outcome | None = None
     talk_seconds: float = 0.0
     reason: str | None = None
+    # The contact's own time zones for the calling window (empty when the campaign has none).
+    zones: list[str] = Field(default_factory=list)
 
 
 class CampaignState(BaseModel):

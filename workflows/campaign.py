@@ -430,7 +430,8 @@ class CampaignWorkflow:
             key = len(st.contacts)
             contact = contact.model_copy(update={"key": key})
             self._by_phone[contact.phone] = key
-            st.contacts.append(ContactSummary(key=key, phone=contact.phone, next_call_at=contact.scheduled_at))
+            st.contacts.append(ContactSummary(key=key, phone=contact.phone, next_call_at=contact.scheduled_at,
+                                              zones=contact.zones))
             if st.status == CampaignStatus.CANCELED:
                 self._mark_stopped_before_start(key, ContactState.CANCELED, "campaign canceled")
             else:
@@ -673,6 +674,8 @@ class CampaignWorkflow:
         waiting = [c for c in st.contacts if not c.state.is_final and c.state != ContactState.DIALING]
         return campaign_eta(
             self._config, workflow.now(), [c.next_call_at for c in waiting],
+            # Each contact's window opens in its own time zones.
+            contact_zones=[c.zones for c in waiting],
             attempts_made=[c.attempts for c in waiting],
             live_calls=self._live_calls(),
             observed_calls=sum(st.outcome_counts.values()),
