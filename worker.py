@@ -24,6 +24,7 @@ from campaign_engine.settings import Settings, get_settings
 from campaign_engine.temporal import connect
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
+from workflows.sandbox import WORKFLOW_RUNNER
 
 WORKFLOWS = [CampaignWorkflow, ContactCallWorkflow]
 
@@ -41,10 +42,13 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
         activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        **worker_options,
+        **{"workflow_runner": WORKFLOW_RUNNER, **worker_options},
     )
     # place_call runs on one task queue per carrier account, so Temporal's task-queue rate
     # limit caps calls per second across every campaign and every worker on that account.
+    # Only a worker with the cap polls that queue: each poll hands the server its worker's
+    # rate and the server keeps the latest, none included, so one worker without the cap
+    # would lift it for every worker (see tests/test_carrier_rate_limit.py).
     dial_workers = [
         Worker(
             client,
@@ -54,7 +58,7 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
             max_task_queue_activities_per_second=settings.carrier_calls_per_second,
         )
         for name in providers
-    ]
+    ] if settings.carrier_calls_per_second else []
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(worker)
         for dial_worker in dial_workers:

@@ -12,6 +12,7 @@ from tests.helpers import campaign_input, make_config, make_contacts
 from tests.test_contact_timers import sim_settings
 from worker import WORKFLOWS, running_worker
 from workflows.campaign import CampaignWorkflow
+from workflows.sandbox import WORKFLOW_RUNNER
 
 
 async def test_recorded_campaign_histories_replay_cleanly(ts_env, carrier_db, task_queue):
@@ -27,7 +28,7 @@ async def test_recorded_campaign_histories_replay_cleanly(ts_env, carrier_db, ta
     histories = [await handle.fetch_history()]
     for key in range(6):
         histories.append(await ts_env.client.get_workflow_handle(f"{wf_id}/contact/{key}").fetch_history())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER)
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
