@@ -58,7 +58,12 @@ class Settings(BaseSettings):
     simulated_seed: str = Field("campaign-engine", validation_alias="SIMULATED_SEED")
 
     # Calls per second across every campaign and worker on one carrier account (Twilio's
-    # default is 1). Enforced by Temporal's task-queue rate limit on the dial task queue.
+    # default is 1). Enforced by Temporal's task-queue rate limit on the dial task queue, which
+    # allows a burst of one second's worth (cap + 1 calls at once after an idle spell). Set the
+    # same value on the API and every worker: only workers with it poll the dial queue, so a
+    # campaign started under the cap needs one until it ends. The server divides the rate among
+    # the queue's partitions (4 by default, each limited on its own: bursts of up to 4 at once),
+    # so a strict cap wants matching.numTaskqueueRead/WritePartitions=1 for the dial queue.
     carrier_calls_per_second: float | None = Field(None, validation_alias="CARRIER_CALLS_PER_SECOND")
 
     # --- Worker tuning ----------------------------------------------------------------------

@@ -25,7 +25,9 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 async def test_contact_waits_over_closed_days_and_a_blackout_date(ts_env, carrier_db, task_queue):
-    settings = sim_settings(carrier_db, task_queue, "no-answer=1")
+    # The config below dials through the carrier account's dial task queue, which only a
+    # worker with CARRIER_CALLS_PER_SECOND polls.
+    settings = sim_settings(carrier_db, task_queue, "no-answer=1").model_copy(update={"carrier_calls_per_second": 100.0})
     start = await ts_env.get_current_time()
     d1 = start.date() + timedelta(days=1)  # the window's first day, blacked out
     d2 = d1 + timedelta(days=1)
