@@ -6,6 +6,8 @@ import copy
 import json
 from datetime import datetime
 
+from temporalio.service import RPCError, RPCStatusCode
+
 from campaign_engine.ids import campaign_workflow_id
 from campaign_engine.models import CampaignStatus, ContactState
 from tests.conftest import OTHER_TENANT_KEY
@@ -235,8 +237,19 @@ async def test_thousand_contacts_with_kilobytes_of_custom_data_each(engine):
                               lambda p: p.by_state.get("scheduled") == 1000, timeout=180,
                               what="1000 contacts scheduled")
     assert progress.total_contacts == 1000 and progress.calls_placed == 0
-    # The last contact's data arrived whole, in its own workflow.
-    last = await engine.client.get_workflow_handle(f"campaign/acme/{cid}/contact/999").query(ContactCallWorkflow.status)
+    # The last contact's data arrived whole, in its own workflow. (A contact counts as scheduled
+    # from the moment its start is requested, a little before its workflow exists.)
+    last_handle = engine.client.get_workflow_handle(f"campaign/acme/{cid}/contact/999")
+
+    async def last_status():
+        try:
+            return await last_handle.query(ContactCallWorkflow.status)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return None
+
+    last = await wait_for(last_status, lambda s: s is not None, timeout=60, what="contact 999's workflow")
     assert last.phone == "+919800000999"
     desc = await handle.describe()
     assert desc.raw_description.workflow_execution_info.history_length < 10_000
