@@ -18,15 +18,15 @@ class Tenant:
     id: str
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     return request.app.state.temporal_client
 
 
-def require_tenant(
+async def require_tenant(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
 ) -> Tenant:
@@ -44,6 +44,8 @@ def require_tenant(
     return Tenant(tenant)
 
 
+# Coroutines, although none of them waits for anything: FastAPI runs a plain function
+# dependency in a worker thread, a round trip through the thread pool on every request.
 TenantDep = Annotated[Tenant, Depends(require_tenant)]
 ClientDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
