@@ -54,6 +54,11 @@ def start_dev_server(data_dir: Path, port: int, ui_port: int, namespace: str, lo
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
+        # One partition per task queue: the rate limit of a carrier account's dial queue
+        # (CARRIER_CALLS_PER_SECOND) is applied per partition, so with the default four it
+        # lets bursts of up to four seconds' worth through. One machine needs no more.
+        "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
         *dev_server_args(),
     ]
     log = open(log_file, "ab")  # noqa: SIM115 - lives as long as the server

@@ -203,3 +203,17 @@ def test_engine_waits_for_the_setup_and_the_ui_reaches_the_server(services):
             f"{name} should start after the search attributes exist")
     ui_address = resolved(env_of(services["temporal-ui"])["TEMPORAL_ADDRESS"])
     assert ui_address.split(":")[0] in services
+
+
+def test_dial_task_queues_have_one_partition(compose, services):
+    # The carrier cap is a rate limit per partition: every dial queue the code can use with
+    # the compose task queue must be pinned to one, or the cap is four times too generous.
+    from activities.providers.registry import PROVIDER_NAMES
+    from campaign_engine.settings import Settings
+
+    queue = resolved(env_of(services["worker"])["TEMPORAL_TASK_QUEUE"])
+    settings = Settings(TEMPORAL_TASK_QUEUE=queue)
+    dynamic = yaml.safe_load(compose["configs"]["temporal-dynamic-config"]["content"])
+    for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+        pinned = {e["constraints"]["taskQueueName"] for e in dynamic[key] if e["value"] == 1}
+        assert pinned == {settings.dial_task_queue(p) for p in PROVIDER_NAMES}, key

@@ -23,6 +23,10 @@ def signal_outcome_via(client: Client):
     return deliver
 
 
+# Every provider a worker can offer (one dial task queue each when capped).
+PROVIDER_NAMES = ("simulated", "twilio", "http")
+
+
 def build_providers(settings: Settings, client: Client) -> dict[str, TelephonyProvider]:
     providers: dict[str, TelephonyProvider] = {
         "simulated": SimulatedCarrier(
