@@ -1039,6 +1039,8 @@ def check_targets(out: dict) -> list[str]:
         failed.append(f"throughput_ratio {out['throughput_ratio']} < 1.0")
     if out["upload_ratio"] is not None and out["upload_ratio"] > 1.5:
         failed.append(f"upload_ratio {out['upload_ratio']} > 1.5")
+    if out["utilization"] is not None and out["utilization"] < 0.95:
+        failed.append(f"utilization {out['utilization']} < 0.95")
     if out["max_history_events"] is not None and out["max_history_events"] > 10_000:
         failed.append(f"max_history_events {out['max_history_events']} > 10000")
     if out["worker_peak_rss_mb"] is not None and out["worker_peak_rss_mb"] >= 500:
@@ -1096,8 +1098,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--upload-contacts", type=int, default=1000)
     p.add_argument("--upload-requests", type=int, help="measured requests of each kind (default 20; quick 5)")
     p.add_argument("--util-c", type=int, help="maxConcurrentCalls (default 20; quick 5)")
-    p.add_argument("--util-l", type=float, help="seconds per call (default 2; quick 1)")
-    p.add_argument("--util-n", type=int, help="contacts of the utilization run (default 400; quick 20)")
+    p.add_argument("--util-l", type=float, help="seconds per call (default 5; quick 1)")
+    p.add_argument("--util-n", type=int, help="contacts of the utilization run (default 200; quick 20)")
     p.add_argument("--workers", type=int, default=1, help="engine workers on the task queue (default 1)")
     p.add_argument("--multi", type=int, help="also run the engine with this many workers, killing one "
                    "mid-campaign (default 2; quick: skipped); 0 or 1 to skip")
@@ -1126,8 +1128,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.append_size = a.append_size or (100 if q else 1000)
     a.upload_requests = a.upload_requests or (5 if q else 20)
     a.util_c = a.util_c or (5 if q else 20)
-    a.util_l = a.util_l or (1.0 if q else 2.0)
-    a.util_n = a.util_n or (20 if q else 400)
+    # 5 s calls: shorter than any real call (a no-answer rings 20-30 s), long enough that
+    # the figure is about keeping slots full rather than about one round trip.
+    a.util_l = a.util_l or (1.0 if q else 5.0)
+    a.util_n = a.util_n or (20 if q else 200)
     a.multi = (0 if q else 2) if a.multi is None else a.multi
     a.multi_n = a.multi_n or a.n
     a.worker_env = dict(kv.split("=", 1) for kv in a.worker_env)
