@@ -244,7 +244,8 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         redial_rules=body.redialConfig.rules() if body.redialConfig else None,
         from_numbers=body.fromNumbers,
         caller_id_strategy=body.callerIdStrategy,
-        dial_task_queue=settings.dial_task_queue(provider),
+        # Only a capped carrier account needs the shared, rate-limited dial task queue.
+        dial_task_queue=settings.dial_task_queue(provider) if settings.carrier_calls_per_second else None,
     )
 
 
