@@ -48,18 +48,21 @@ def temporal_cli() -> str:
     return venv_binary("temporal")
 
 
-@pytest_asyncio.fixture(scope="session")
-async def dev_env(temporal_cli: str):
+async def start_dev_server(temporal_cli: str, *extra_args: str, **options) -> WorkflowEnvironment:
     """The real Temporal dev server (in memory), with our search attributes registered."""
-    env = await WorkflowEnvironment.start_local(
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli,
         data_converter=pydantic_data_converter,
         search_attributes=sa.ALL,
         dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
-        ],
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true", *extra_args],
+        **options,
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env(temporal_cli: str):
+    env = await start_dev_server(temporal_cli)
     yield env
     await env.shutdown()
 

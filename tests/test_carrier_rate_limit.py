@@ -35,12 +35,10 @@ from datetime import datetime
 import pytest_asyncio
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.providers.simulated import CarrierLedger
-from campaign_engine import search_attributes as sa
 from campaign_engine.models import CampaignStatus
-from tests.conftest import Engine, running_engine
+from tests.conftest import Engine, running_engine, start_dev_server
 from worker import running_worker
 from workflows.campaign import CampaignWorkflow
 
@@ -61,17 +59,11 @@ FIRST_WORKER, SECOND_WORKER = "engine-worker-1", "engine-worker-2"
 @pytest_asyncio.fixture(scope="module")
 async def one_partition_env(temporal_cli: str):
     """A dev server of its own whose task queues have one partition (see the docstring)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli,
-        data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL,
+    env = await start_dev_server(
+        temporal_cli,
+        "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
         identity=FIRST_WORKER,
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
-            "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-        ],
     )
     yield env
     await env.shutdown()
