@@ -30,7 +30,7 @@ requests and persistence writes per contact (its /metrics), and history events p
 It prints a table and, as its last line, one JSON object with the figures.
 
     python -m bench.engine_bench --quick        # smoke run, under a minute
-    python -m bench.engine_bench                # N=1000, growth to 10,000 (about 20 minutes on 2 cores)
+    python -m bench.engine_bench                # N=1000, growth to 10,000 (about 10 minutes on 2 cores)
     python -m bench.engine_bench --n 500 --growth 1000,2000 --skip multi
 """
 
