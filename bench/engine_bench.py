@@ -1098,7 +1098,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--upload-contacts", type=int, default=1000)
     p.add_argument("--upload-requests", type=int, help="measured requests of each kind (default 20; quick 5)")
     p.add_argument("--util-c", type=int, help="maxConcurrentCalls (default 20; quick 5)")
-    p.add_argument("--util-l", type=float, help="seconds per call (default 5; quick 1)")
+    p.add_argument("--util-l", type=float, help="seconds per call (default 10; quick 1)")
     p.add_argument("--util-n", type=int, help="contacts of the utilization run (default 200; quick 20)")
     p.add_argument("--workers", type=int, default=1, help="engine workers on the task queue (default 1)")
     p.add_argument("--multi", type=int, help="also run the engine with this many workers, killing one "
@@ -1128,9 +1128,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.append_size = a.append_size or (100 if q else 1000)
     a.upload_requests = a.upload_requests or (5 if q else 20)
     a.util_c = a.util_c or (5 if q else 20)
-    # 5 s calls: shorter than any real call (a no-answer rings 20-30 s), long enough that
-    # the figure is about keeping slots full rather than about one round trip.
-    a.util_l = a.util_l or (1.0 if q else 5.0)
+    # 10 s calls: shorter than real ones (a no-answer alone rings 20-30 s), long enough that
+    # the figure is about keeping slots full rather than about one round trip; the table
+    # also gives the slot turnaround, from which any other length follows.
+    a.util_l = a.util_l or (1.0 if q else 10.0)
     a.util_n = a.util_n or (20 if q else 200)
     a.multi = (0 if q else 2) if a.multi is None else a.multi
     a.multi_n = a.multi_n or a.n
