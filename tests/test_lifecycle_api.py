@@ -596,7 +596,7 @@ async def test_ten_thousand_contacts_by_ten_uploads(engine):
     assert sum(campaign["by_state"].values()) == total
     assert set(campaign["by_state"]) <= {"pending", "scheduled"} and campaign["by_state"]["scheduled"] >= 1000
     assert campaign["status"] == "in_progress" and campaign["calls_placed"] == 0 and campaign["percentage"] == 0.0
-    assert campaign["duplicates_merged"] == 1
+    assert campaign["duplicates_merged"] == 1 and campaign["expected_contacts"] == total
     page = await get(engine, f"/campaigns/{cid}/contacts", limit=1000)
     assert page["total"] == total and page["next_cursor"]
     second = await get(engine, f"/campaigns/{cid}/contacts", cursor=page["next_cursor"], limit=1000)

@@ -372,7 +372,8 @@ class CampaignWorkflow:
             name=self._config.name,
             status=st.status,
             total_contacts=len(st.contacts),
-            expected_contacts=max(self._expected, len(st.contacts)),
+            # Known contacts plus rows of the upload still on their way (duplicates excluded).
+            expected_contacts=len(st.contacts) + max(self._expected - st.received_contacts, 0),
             duplicates_merged=st.duplicates_merged,
             by_state=dict(by_state),
             by_disposition=self._by_disposition(),
