@@ -310,6 +310,8 @@ class CampaignState(BaseModel):
 
     contacts: list[ContactSummary] = Field(default_factory=list)
     received_chunks: list[str] = Field(default_factory=list)
+    # What each append answered ([added, duplicates]), by chunk id: a replay gets the same.
+    append_results: dict[str, list[int]] = Field(default_factory=dict)
     received_contacts: int = 0
     duplicates_merged: int = 0
     status: CampaignStatus = CampaignStatus.IN_PROGRESS

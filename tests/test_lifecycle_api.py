@@ -212,6 +212,40 @@ async def test_upload_idempotency_key(engine):
     assert engine.ledger.calls(cid) == []
 
 
+async def test_a_keyed_append_that_broke_off_midway_is_completed_by_its_retry(engine, monkeypatch):
+    import api.routes.lifecycle as lifecycle
+
+    cid = (await create(engine, rows(1, start=600), schedule_time=FAR))["campaign_id"]
+    # Two batches of about 1 MB (contacts travel in batches under 1 MB), one row a duplicate
+    # of a number the campaign has.
+    body = {"campaign_id": cid, "schedule_time": FAR,
+            "contacts": rows(1, start=600) + rows(799, start=601, custom_data={"notes": "x" * 1500})}
+    headers = {**engine.headers(), "Idempotency-Key": "append-broken"}
+    real_update, calls = lifecycle.update, []
+
+    async def update_then_crash(*args, **kwargs):  # the API dies after its first batch
+        calls.append(args)
+        if len(calls) > 1:
+            raise RuntimeError("the API process died here")
+        return await real_update(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "update", update_then_crash)
+    broken = await engine.http.post("/uploadCampaignData", headers=headers, json=body)
+    assert broken.status_code == 500 and len(calls) == 2
+    monkeypatch.setattr(lifecycle, "update", real_update)
+    after_break = (await get(engine, f"/campaigns/{cid}"))["total_contacts"]
+    assert 1 < after_break < 800  # the first batch only
+
+    retry = await engine.http.post("/uploadCampaignData", headers=headers, json=body)
+    again = await engine.http.post("/uploadCampaignData", headers=headers, json=body)
+    for resp in (retry, again):  # the whole request's answer, as if it had never broken
+        out = resp.json()
+        assert resp.status_code == 200 and out["replayed"] is True, resp.text
+        assert (out["uploaded_count"], out["duplicate_count"], out["total_contacts"]) == (799, 1, 800)
+    assert (await get(engine, f"/campaigns/{cid}"))["total_contacts"] == 800
+    await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
+
+
 # --- pause and resume ----------------------------------------------------------------------------
 
 

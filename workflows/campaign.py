@@ -319,17 +319,28 @@ class CampaignWorkflow:
 
     @workflow.update
     def append_contacts(self, batch: ContactBatch) -> AppendResult:
-        if batch.chunk_id in self._state.received_chunks:
-            return AppendResult(added=0, duplicates=0, total_contacts=len(self._state.contacts))
-        self._state.received_chunks.append(batch.chunk_id)
-        before, dup_before = len(self._state.contacts), self._state.duplicates_merged
+        st = self._state
+        if batch.chunk_id in st.received_chunks:  # a replay: what the first one answered
+            added, duplicates = st.append_results.get(batch.chunk_id, [0, 0])
+            return AppendResult(added=added, duplicates=duplicates, total_contacts=len(st.contacts))
+        st.received_chunks.append(batch.chunk_id)
+        before, dup_before = len(st.contacts), st.duplicates_merged
         self._accept(batch.contacts)
-        self._expected = max(self._expected, self._state.received_contacts)
-        return AppendResult(
-            added=len(self._state.contacts) - before,
-            duplicates=self._state.duplicates_merged - dup_before,
-            total_contacts=len(self._state.contacts),
+        self._expected = max(self._expected, st.received_contacts)
+        result = AppendResult(
+            added=len(st.contacts) - before,
+            duplicates=st.duplicates_merged - dup_before,
+            total_contacts=len(st.contacts),
         )
+        st.append_results[batch.chunk_id] = [result.added, result.duplicates]
+        return result
+
+    @workflow.query
+    def append_results(self, prefix: str) -> dict[str, list[int]]:
+        """[added, duplicates] of each batch taken so far whose id starts with `prefix`
+        (idempotent appends; batches taken before results were kept answer [0, 0])."""
+        st = self._state
+        return {c: st.append_results.get(c, [0, 0]) for c in st.received_chunks if c.startswith(prefix)}
 
     @append_contacts.validator
     def _validate_append(self, batch: ContactBatch) -> None:
@@ -413,11 +424,6 @@ class CampaignWorkflow:
     def contact(self, phone: str) -> ContactSummary | None:
         key = self._by_phone.get(phone)
         return self._contact(key) if key is not None else None
-
-    @workflow.query
-    def chunks_received(self, prefix: str) -> list[str]:
-        """Ids of the contact batches taken so far that start with `prefix` (idempotent appends)."""
-        return [c for c in self._state.received_chunks if c.startswith(prefix)]
 
     # --- internals -----------------------------------------------------------------------
 

@@ -332,23 +332,27 @@ async def append_rows(
         # names, so a replay adds nothing and another body under the same key is refused.
         prefix = "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20] + "-"
         chunk_base = prefix + body_fingerprint(raw)[:20]
-        taken: list[str] = await query(handle, campaign_id, CampaignWorkflow.chunks_received, prefix)
+        taken: dict[str, list[int]] = await query(handle, campaign_id, CampaignWorkflow.append_results, prefix)
         if taken:
             if any(not name.startswith(chunk_base + "-") for name in taken):
                 raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
                                "this Idempotency-Key was used with a different request body")
             out.replayed = True
             out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
-            out.uploaded_count = len(validated.contacts)
     else:
-        chunk_base = "append-" + uuid.uuid4().hex
-    if validated.contacts and not out.replayed:
+        chunk_base, taken = "append-" + uuid.uuid4().hex, {}
+    if validated.contacts:
         try:
             for i, chunk in enumerate(chunk_contacts(validated.contacts)):
-                result = await update(handle, campaign_id, CampaignWorkflow.append_contacts,
-                                      ContactBatch(chunk_id=f"{chunk_base}-{i}", contacts=chunk))
-                out.uploaded_count += result.added
-                out.duplicate_count += result.duplicates
+                chunk_id = f"{chunk_base}-{i}"
+                if chunk_id in taken:  # appended by the earlier request: its answer again
+                    added, duplicates = taken[chunk_id]
+                else:  # new, or left out by an earlier request that broke off midway
+                    result = await update(handle, campaign_id, CampaignWorkflow.append_contacts,
+                                          ContactBatch(chunk_id=chunk_id, contacts=chunk))
+                    added, duplicates = result.added, result.duplicates
+                out.uploaded_count += added
+                out.duplicate_count += duplicates
         except CampaignClosed:
             status, _ = await final_status(handle, campaign_id)
             raise ApiError(422, "INVALID_CAMPAIGN_STATE",
