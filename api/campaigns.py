@@ -14,6 +14,7 @@ from pydantic_core import to_json
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_settings import TwilioSettings
@@ -278,9 +279,29 @@ async def start_campaign_workflow(
             f"- redial: {'up to ' + str(config.redial.max_attempts) + ' calls' if config.redial.enabled else 'off'}"
         ),
     )
-    for i, chunk in enumerate(chunks[1:], start=1):
-        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", contacts=chunk))
+    await deliver_batches(handle, chunks[1:])
     return handle
+
+
+async def deliver_batches(handle: WorkflowHandle, batches: list[list[Contact]]) -> None:
+    """The upload's batches after the first (which travels with the start), by signal. Each
+    has a fixed id, so the campaign takes a batch once however often it is sent."""
+    for i, batch in enumerate(batches, start=1):
+        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", contacts=batch))
+
+
+async def complete_started_upload(handle: WorkflowHandle, contacts: list[Contact]) -> None:
+    """A retry (same Idempotency-Key, same body) of an upload whose campaign was started:
+    the first request may have broken off before every batch was sent, so send them again.
+    A campaign that has ended had every batch (it cannot end without them)."""
+    batches = chunk_contacts(contacts)[1:]
+    if not batches:
+        return
+    try:
+        await deliver_batches(handle, batches)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def upload_and_run(
@@ -315,6 +336,7 @@ async def replay_idempotent(client: Client, tenant_id: str, campaign_id: str, fi
     if memo.get("fingerprint") != fingerprint:
         raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
                        "this Idempotency-Key was used with a different request body")
+    await complete_started_upload(handle, validated.contacts)
     config = await handle.query(CampaignWorkflow.config)
     data = response_data(config, validated, config.created_at)
     progress = await handle.query(CampaignWorkflow.progress)

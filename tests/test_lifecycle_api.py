@@ -230,7 +230,7 @@ async def test_a_keyed_append_that_broke_off_midway_is_completed_by_its_retry(en
         return await real_update(*args, **kwargs)
 
     monkeypatch.setattr(lifecycle, "update", update_then_crash)
-    broken = await engine.http.post("/uploadCampaignData", headers=headers, json=body)
+    broken = await engine.http.post("/uploadCampaignData", headers={**headers, "Connection": "close"}, json=body)  # (the server drops it)
     assert broken.status_code == 500 and len(calls) == 2
     monkeypatch.setattr(lifecycle, "update", real_update)
     after_break = (await get(engine, f"/campaigns/{cid}"))["total_contacts"]

@@ -254,3 +254,44 @@ async def test_thousand_contacts_with_kilobytes_of_custom_data_each(engine):
     desc = await handle.describe()
     assert desc.raw_description.workflow_execution_info.history_length < 10_000
     await handle.terminate("test over")
+
+
+async def test_a_retry_delivers_the_batches_a_broken_off_upload_did_not(engine, monkeypatch):
+    """The start carries the first batch; a request that dies after the start (API crash,
+    client timeout) leaves the rest unsent. Its retry, under the same Idempotency-Key, sends
+    them: the campaign ends up with every contact, once."""
+    from temporalio.client import WorkflowHandle
+
+    body = {
+        "campaignName": "broken", "agentId": "a", "isScheduledCall": True,
+        "contacts": [
+            {"phone_number": f"+9197{i:08d}", "scheduledCallDateTime": "2030-01-01T10:00:00Z",
+             "custom_data": {"notes": "x" * 2000, "row": i}}
+            for i in range(800)
+        ],
+    }
+    headers = {**engine.headers(), "Idempotency-Key": "upload-broken"}
+    real_signal = WorkflowHandle.signal
+
+    async def signal_then_die(self, signal, *args, **kwargs):
+        if getattr(signal, "__name__", signal) == "add_contacts":
+            raise RuntimeError("the API process died before sending the second batch")
+        return await real_signal(self, signal, *args, **kwargs)
+
+    monkeypatch.setattr(WorkflowHandle, "signal", signal_then_die)
+    broken = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers={**headers, "Connection": "close"})  # (the server drops it)
+    assert broken.status_code == 500
+    monkeypatch.setattr(WorkflowHandle, "signal", real_signal)
+
+    retry = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=headers)
+    again = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=headers)
+    assert retry.status_code == 200 and again.status_code == 200, retry.text[:300]
+    cid = retry.json()["data"]["campaign"]["campaignId"]
+    assert again.json()["data"]["campaign"]["campaignId"] == cid
+    handle = campaign_handle(engine, cid)
+    async def counts():
+        p = await handle.query(CampaignWorkflow.progress)
+        return p.total_contacts, p.expected_contacts, p.duplicates_merged
+
+    await wait_for(counts, lambda c: c == (800, 800, 0), timeout=60, what="all 800 contacts, once")
+    await handle.terminate("test over")

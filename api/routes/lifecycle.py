@@ -35,6 +35,7 @@ from api.campaigns import (
     campaign_id_for_key,
     chunk_contacts,
     config_zone_resolver,
+    complete_started_upload,
     start_campaign_workflow,
     validate_rows,
     zone_resolver,
@@ -308,6 +309,7 @@ async def upload_campaign_data(
         if (await desc.memo()).get("fingerprint") != fingerprint:
             raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
                            "this Idempotency-Key was used with a different request body") from None
+        await complete_started_upload(handle, validated.contacts)
         status, progress = await final_status(handle, config.campaign_id)
         out.message = "Campaign already created by an earlier request with this Idempotency-Key"
         out.status, out.total_contacts, out.replayed = status, progress.total_contacts, True
