@@ -312,6 +312,9 @@ class CampaignState(BaseModel):
     received_chunks: list[str] = Field(default_factory=list)
     # What each append answered ([added, duplicates]), by chunk id: a replay gets the same.
     append_results: dict[str, list[int]] = Field(default_factory=dict)
+    # When the campaign began to wait for its upload's batches, and how many never came.
+    upload_started_at: datetime | None = None
+    missing_contacts: int = 0
     received_contacts: int = 0
     duplicates_merged: int = 0
     status: CampaignStatus = CampaignStatus.IN_PROGRESS
@@ -395,6 +398,9 @@ class CampaignProgress(BaseModel):
     finished_at: datetime | None
     run: int
     pause_reason: str | None = None
+    # Contacts of the upload that never reached the campaign (its request broke off and was
+    # not retried): counted here instead of being waited for for ever.
+    missing_contacts: int = 0
     contacts: list[ContactSummary] = Field(default_factory=list)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.providers.simulated import CarrierLedger
-from campaign_engine.models import CampaignStatus, ContactState, Outcome
+from campaign_engine.models import CampaignInput, CampaignStatus, ContactState, Outcome
 from tests.helpers import campaign_input, make_config, make_contacts, wait_for
 from tests.test_contact_timers import sim_settings
 from worker import running_worker
@@ -100,3 +101,21 @@ async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queu
     assert summary.by_disposition == {Outcome.FAILED.value: 2}
     assert all("ended without a result" in (c.reason or "") for c in progress.contacts)
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_batches_that_never_come_are_counted_missing_not_waited_for(ts_env, carrier_db, task_queue):
+    # An upload of 5 whose request broke off after the start (3 contacts) and was not retried.
+    settings = sim_settings(carrier_db, task_queue, "completed=1")
+    config = make_config(f"CAMP-MISS-{uuid.uuid4().hex[:6]}")
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(ts_env.client, settings):
+        handle = await ts_env.client.start_workflow(
+            CampaignWorkflow.run,
+            CampaignInput(config=config, contacts=make_contacts(3), expected_contacts=5),
+            id=wf_id, task_queue=task_queue)
+        summary = await asyncio.wait_for(handle.result(), 60)
+        progress = await handle.query(CampaignWorkflow.progress)
+    assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == 3
+    assert summary.calls_placed == 3
+    assert progress.missing_contacts == 2 and progress.expected_contacts == 3
+    assert progress.finished_at - progress.started_at >= timedelta(minutes=15)

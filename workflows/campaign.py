@@ -13,6 +13,7 @@ import asyncio
 import base64
 import zlib
 from collections import Counter
+from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -69,6 +70,10 @@ SIGNAL_BATCH = 500
 # a run's pending children on every event, so a run with 1,900 of them is 4 times slower
 # per event than one with 1,000 (a 10,000-contact start made queries time out).
 MAX_RUN_EVENTS = 8_000
+# An upload's batches after the first come by signal right after the start. If some have not
+# come by this long after (the request broke off and was never retried with its key), the
+# campaign counts them as missing and goes on with the contacts it has.
+UPLOAD_BATCHES_DEADLINE = timedelta(minutes=15)
 MAX_CHILDREN_PER_RUN = 1_000  # the default of CampaignConfig.children_per_run
 # The progress query lists every contact up to this many; past it, use the contacts query.
 PROGRESS_CONTACTS_LIMIT = 1_000
@@ -124,17 +129,24 @@ class CampaignWorkflow:
         st = self._state
         if st.started_at is None and st.status != CampaignStatus.DRAFT:
             st.started_at = workflow.now()
+        if st.upload_started_at is None:
+            st.upload_started_at = workflow.now()
         self._publish()
         while True:
+            waits = [w for w in (
+                (self._pacing_wait(), "pacing: next call slot"),
+                (self._upload_wait(), "waiting for the upload's remaining contacts"),
+            ) if w[0] is not None]
             try:
                 await workflow.wait_condition(
                     lambda: self._has_work() or self._is_finished()
                     or (self._should_continue_as_new() and not self._results_due_here),
-                    timeout=self._pacing_wait(),
-                    timeout_summary="pacing: next call slot",
+                    timeout=min(waits)[0] if waits else None,
+                    timeout_summary=min(waits)[1] if waits else None,
                 )
             except asyncio.TimeoutError:
                 pass
+            self._give_up_on_missing_batches()
             await self._start_children()
             await self._send_stops()
             await self._send_policy()
@@ -400,6 +412,7 @@ class CampaignWorkflow:
             finished_at=st.finished_at,
             run=st.runs,
             pause_reason=st.pause_reason,
+            missing_contacts=st.missing_contacts,
             contacts=st.contacts[:PROGRESS_CONTACTS_LIMIT],
         )
 
@@ -500,6 +513,26 @@ class CampaignWorkflow:
             return None
         tokens = self._pacing_tokens()
         return None if tokens >= 1 else max((1 - tokens) / cps, 0.001)
+
+    def _upload_deadline(self):
+        """Until when the campaign waits for its upload's remaining batches (None: it has them)."""
+        st = self._state
+        if st.received_contacts >= self._expected or st.upload_started_at is None:
+            return None
+        return st.upload_started_at + UPLOAD_BATCHES_DEADLINE
+
+    def _upload_wait(self) -> float | None:
+        deadline = self._upload_deadline()
+        return None if deadline is None else max((deadline - workflow.now()).total_seconds(), 0.001)
+
+    def _give_up_on_missing_batches(self) -> None:
+        st = self._state
+        deadline = self._upload_deadline()
+        if deadline is None or workflow.now() < deadline:
+            return
+        st.missing_contacts = self._expected - st.received_contacts
+        workflow.logger.warning("%d contacts of the upload never arrived", st.missing_contacts)
+        self._expected = st.received_contacts
 
     def _is_finished(self) -> bool:
         st = self._state
