@@ -26,7 +26,7 @@ from api.main import create_app
 from campaign_engine.models import CampaignStatus, ContactState
 from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
-from tests.helpers import wait_for
+from tests.helpers import campaign_input, make_config, make_contacts, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 
@@ -135,6 +135,41 @@ async def test_worker_killed_twice_campaign_completes_without_double_dial(dev_en
         # Retries really happened (the ledger saw requests it did not turn into calls) or the
         # kills landed between dials; either way no key became two calls.
         assert ledger.request_count() >= len(calls)
+    finally:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(10)
+        ledger.close()
+
+
+async def test_worker_killed_while_final_reports_cross_continue_as_new(dev_env, task_queue, tmp_path):
+    """No redial, no cap: every contact reports its end as its result, and the campaign hands
+    the open ones over at each continue-as-new (25 children a run). A SIGKILL in the middle
+    must lose no report and dial nobody twice."""
+    n = 100
+    carrier_db = tmp_path / "carrier.sqlite3"
+    carrier_env = {**CARRIER_ENV, "SIMULATED_OUTCOMES": "completed=0.5,busy=0.5"}
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "TEMPORAL_TASK_QUEUE": task_queue, "SIMULATED_CARRIER_DB": str(carrier_db), **carrier_env}
+    config = make_config(f"CAMP-CAN-{task_queue}", children_per_run=25)
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    ledger = CarrierLedger(carrier_db)
+    worker = start_worker(env)
+    try:
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(n)), id=wf_id, task_queue=task_queue)
+        await wait_for(lambda: asyncio.to_thread(lambda: len(ledger.calls(config.campaign_id))), lambda c: c >= 40,
+                       timeout=120, what="40 calls placed (past the first continue-as-new)")
+        kill(worker)
+        worker = start_worker(env)
+        summary = await asyncio.wait_for(handle.result(), timeout=240)
+        progress = await handle.query(CampaignWorkflow.progress)
+        assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == n
+        assert progress.run >= 4
+        calls = assert_carrier_record_is_clean(ledger, config.campaign_id, n)
+        assert len(calls) == n  # one call each: no redial
+        assert summary.calls_placed == n and sum(summary.outcome_counts.values()) == n
+        await assert_workflows_agree_with_carrier(dev_env.client, wf_id, calls, n)
     finally:
         if worker.poll() is None:
             worker.terminate()
