@@ -15,6 +15,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from openpyxl import load_workbook
 
 from campaign_engine.ids import campaign_workflow_id
 from campaign_engine.models import CampaignStatus
@@ -507,9 +508,15 @@ async def test_statuses_stats_export_and_contacts(dev_env, task_queue, carrier_d
                                           headers=engine.headers())
         draft_rows = list(csv.DictReader(io.StringIO(draft_csv.text)))
         assert [(r["phone_number"], r["attempt"]) for r in draft_rows] == [(phone(40), ""), (phone(41), "")]
+        # The same rows as an Excel workbook, numbers as numbers.
         xlsx = await engine.http.get("/downloadCampaignStats", params={"campaign_id": cid, "format": "xlsx"},
                                      headers=engine.headers())
-        assert "csv" in assert_error(xlsx, 400, "BAD_REQUEST")["message"]
+        assert xlsx.status_code == 200 and f'filename="{cid}.xlsx"' in xlsx.headers["content-disposition"]
+        sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True)["attempts"]
+        cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert cells[0] == list(table[0].keys())
+        assert [(r[5], r[10]) for r in cells[1:]] == [(int(r["attempt"]), r["call_id"]) for r in table]
+        assert all(isinstance(r[9], float | int) for r in cells[1:])  # duration_seconds
         assert_error(await engine.http.get("/downloadCampaignStats", params={"campaign_id": cid, "format": "pdf"},
                                            headers=engine.headers()), 400, "BAD_REQUEST")
         assert_error(await engine.http.get("/downloadCampaignStats", headers=engine.headers()), 400, "BAD_REQUEST")
