@@ -53,7 +53,6 @@ every retry sends the same document.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime
@@ -65,6 +64,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_client import LoopBoundClient
 from activities.webhook_settings import WebhookSettings
 from campaign_engine import signing
 from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignSummary, Contact
@@ -185,15 +185,10 @@ def _where(url: str) -> str:
 class WebhookActivities:
     def __init__(self, settings: WebhookSettings | None = None) -> None:
         self.settings = settings or WebhookSettings()
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopBoundClient(timeout=self.settings.timeout_seconds, follow_redirects=False)
 
     def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._loop is not loop:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_seconds, follow_redirects=False)
-            self._loop = loop
-        return self._client
+        return self._client.get()
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: WebhookDelivery) -> int:
@@ -232,9 +227,4 @@ class WebhookActivities:
         return response.status_code
 
     async def aclose(self) -> None:
-        if self._client is not None and not self._client.is_closed:
-            try:
-                await self._client.aclose()
-            except RuntimeError:  # created on another, closed loop
-                pass
-        self._client = None
+        await self._client.aclose()

@@ -27,7 +27,6 @@ route which workflow and attempt the result belongs to (`parse_reference_id`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -37,6 +36,7 @@ from urllib.parse import quote
 
 import httpx
 
+from activities.http_client import LoopBoundClient
 from activities.providers.base import ProviderAuthError, ProviderError
 from activities.providers.http_agent_settings import HttpAgentSettings
 from campaign_engine import signing
@@ -273,8 +273,7 @@ class HttpAgentProvider:
         self.callback_url = callback_url or None
         self.timeout_seconds = timeout_seconds
         self.poll_after_seconds = poll_after_seconds
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopBoundClient(timeout=timeout_seconds, trust_env=False)
         self._rejections: dict[str, CallOutcome] = {}
 
     @classmethod
@@ -294,11 +293,7 @@ class HttpAgentProvider:
         )
 
     def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._loop is not loop:
-            self._client = httpx.AsyncClient(timeout=self.timeout_seconds, trust_env=False)
-            self._loop = loop
-        return self._client
+        return self._client.get()
 
     def request_body(self, request: CallRequest) -> dict[str, Any]:
         return {
@@ -408,9 +403,4 @@ class HttpAgentProvider:
             raise HttpProviderError(f"http provider: GET {url}: unreadable status: {exc}") from exc
 
     async def aclose(self) -> None:
-        if self._client is not None and not self._client.is_closed:
-            try:
-                await self._client.aclose()
-            except RuntimeError:
-                pass
-        self._client = None
+        await self._client.aclose()

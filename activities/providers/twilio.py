@@ -61,7 +61,6 @@ win over a later-arriving progress event.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -78,6 +77,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
+from activities.http_client import LoopBoundClient
 from activities.providers.base import ProviderAuthError, ProviderError
 from activities.providers.twilio_settings import TwilioSettings
 from campaign_engine.models import CallOutcome, CallProgress, CallRequest, Outcome, PlacedCall
@@ -346,15 +346,10 @@ class TwilioHttpxClient(AsyncHttpClient):
 
     def __init__(self, timeout: float = 15.0) -> None:
         super().__init__(logger, True, timeout)
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopBoundClient(timeout=timeout, trust_env=False)
 
     def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._loop is not loop:
-            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
-            self._loop = loop
-        return self._client
+        return self._client.get()
 
     async def request(
         self,
@@ -383,12 +378,7 @@ class TwilioHttpxClient(AsyncHttpClient):
         return TwilioResponse(response.status_code, response.text, response.headers)
 
     async def aclose(self) -> None:
-        if self._client is not None and not self._client.is_closed:
-            try:
-                await self._client.aclose()
-            except RuntimeError:  # created on another, closed loop
-                pass
-        self._client = None
+        await self._client.aclose()
 
 
 def _error_info(exc: Exception) -> tuple[int | None, int | None, str]:
