@@ -65,16 +65,16 @@ START_BATCH = 200
 # Signals (grants, stops) sent per batch; Temporal allows 2,000 pending per run.
 SIGNAL_BATCH = 500
 # A run continues as new past this many events (Temporal's hard limit is 51,200) or once
-# it has started this many children (its pending-children limit is 2,000; Temporal advises
-# about 1,000): a run never starts more, the rest start in the next run. The server rewrites
-# a run's pending children on every event, so a run with 1,900 of them is 4 times slower
-# per event than one with 1,000 (a 10,000-contact start made queries time out).
+# it has started CampaignConfig.children_per_run children (1,000: its pending-children limit
+# is 2,000; Temporal advises about 1,000) while more wait: a run never starts more, the rest
+# start in the next run. The server rewrites a run's pending children on every event, so a
+# run with 1,900 of them is 4 times slower per event than one with 1,000 (a 10,000-contact
+# start made queries time out).
 MAX_RUN_EVENTS = 8_000
 # An upload's batches after the first come by signal right after the start. If some have not
 # come by this long after (the request broke off and was never retried with its key), the
 # campaign counts them as missing and goes on with the contacts it has.
 UPLOAD_BATCHES_DEADLINE = timedelta(minutes=15)
-MAX_CHILDREN_PER_RUN = 1_000  # the default of CampaignConfig.children_per_run
 # The progress query lists every contact up to this many; past it, use the contacts query.
 PROGRESS_CONTACTS_LIMIT = 1_000
 
@@ -114,11 +114,10 @@ class CampaignWorkflow:
         self._children_started_this_run = 0
         self._sa_status: CampaignStatus | None = None
         # Final reports that come as child results (children of this run dialled with their
-        # start, see _start_child): keys not in yet; keys handed over to report by signal
-        # instead; keys whose hand-over found the child closed, so this run must see their
-        # result before it continues as new.
+        # start, see _start_child): keys not in yet (a key leaves once the child has reported
+        # or will report by signal); and keys whose hand-over found the child closed, so this
+        # run must see their result before it continues as new.
         self._awaiting_result: set[int] = set()
-        self._handed_over: set[int] = set()
         self._results_due_here: set[int] = set()
         self._accept(input.contacts)
 
@@ -622,7 +621,7 @@ class CampaignWorkflow:
     async def _hand_over_results(self) -> None:
         """Before continuing as new: children of this run that are still open will report
         their end by signal (the next run is not their parent and never sees their result)."""
-        keys = sorted(self._awaiting_result - self._handed_over - self._results_due_here)
+        keys = sorted(self._awaiting_result - self._results_due_here)
         for i in range(0, len(keys), SIGNAL_BATCH):
             await asyncio.gather(*(self._hand_over(key) for key in keys[i:i + SIGNAL_BATCH]))
 
@@ -630,7 +629,7 @@ class CampaignWorkflow:
         handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
         try:
             await handle.signal(ContactCallWorkflow.report_by_signal)
-            self._handed_over.add(key)
+            self._awaiting_result.discard(key)  # its end now comes by signal
         except Exception:
             # Closed already: its result is on the way to this run, which waits for it.
             if key in self._awaiting_result:
