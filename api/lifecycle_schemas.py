@@ -43,7 +43,9 @@ class UploadCampaignDataIn(BaseModel):
     numbers already in the campaign (or earlier in the same request) are skipped and counted.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    # Settings of the new campaign beyond the fields below (callingWindow, callsPerSecond,
+    # fromNumbers, ...) are kept as extra fields and validated as CampaignIn's.
+    model_config = ConfigDict(extra="allow")
 
     campaign_id: str | None = Field(None, validation_alias=AliasChoices("campaign_id", "campaignId"))
     campaignName: str | None = Field(

@@ -247,6 +247,19 @@ async def test_a_keyed_append_that_broke_off_midway_is_completed_by_its_retry(en
     await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
 
 
+async def test_a_draft_takes_every_setting_upload_and_run_takes(engine):
+    settings = {"callsPerSecond": 2, "fromNumbers": ["+14155550100"],
+                "callingWindow": {"startTime": "09:00", "endTime": "18:00", "timeZone": "Asia/Kolkata"}}
+    cid = (await create(engine, rows(1, start=700), **settings))["campaign_id"]
+    config = await handle(engine, cid).query(CampaignWorkflow.config)
+    assert config.calls_per_second == 2 and config.from_numbers == ["+14155550100"]
+    assert config.calling_window.time_zone == "Asia/Kolkata"
+    bad = await engine.http.post("/uploadCampaignData", headers=engine.headers(), json={
+        "campaign_name": "Bad", "agent_id": "a", "contacts": rows(1, start=701), "callsPerSecond": -1})
+    assert assert_error(bad, 400, "BAD_REQUEST")["details"][0]["field"] == "callsPerSecond"
+    await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
+
+
 # --- pause and resume ----------------------------------------------------------------------------
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -236,12 +235,12 @@ _UPLOAD_ONLY_KEYS = frozenset({
 })
 
 
-def campaign_settings(body: UploadCampaignDataIn, raw: bytes, scheduled: bool) -> CampaignIn:
+def campaign_settings(body: UploadCampaignDataIn, scheduled: bool) -> CampaignIn:
     """The new campaign's settings as the seed's CampaignIn: every setting that
     /uploadCampaignDataAndRun accepts (pacing, calling window, caller ids, ...) is accepted
-    here too and validated the same way; the contacts are validated per row elsewhere."""
-    data = json.loads(raw) if raw else {}
-    values: dict[str, Any] = {k: v for k, v in data.items() if k not in _UPLOAD_ONLY_KEYS}
+    here too and validated the same way; the contacts are validated per row elsewhere. The
+    settings this body does not declare are its extra fields (kept as sent)."""
+    values: dict[str, Any] = {k: v for k, v in (body.model_extra or {}).items() if k not in _UPLOAD_ONLY_KEYS}
     values.update(campaignName=body.campaignName, agentId=body.agentId, isScheduledCall=scheduled,
                   isContextBasedCall=body.isContextBasedCall, contacts=[{"phone_number": "+0"}])
     for name in ("redialConfig", "notificationWebhookUrl", "maxConcurrentCalls", "provider"):
@@ -281,7 +280,7 @@ async def upload_campaign_data(
                        "(or give campaign_id to append to one)",
                        [{"field": name, "message": "required"} for name in missing])
     scheduled = body.isScheduledCall or body.schedule_time is not None
-    campaign = campaign_settings(body, raw, scheduled)
+    campaign = campaign_settings(body, scheduled)
     validated = validate_rows(body.contacts, scheduled=scheduled, default_time=body.schedule_time,
                               zones_for=zone_resolver(campaign))
     if not validated.contacts:
