@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from pydantic_core import to_json
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -38,6 +37,7 @@ from campaign_engine.models import (
     ContactBatch,
     RedialPolicy,
 )
+from campaign_engine.packing import pack_in_chunks
 from campaign_engine.phones import InvalidPhoneNumber, ParsedPhone, parse_phone
 from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
@@ -47,9 +47,8 @@ from workflows.campaign import CampaignWorkflow
 
 # With redial enabled and no maxAttempts: three calls per contact (one call, two redials).
 DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED = 3
-# Contacts travel to the workflow in payloads of at most this size (Temporal warns at
-# 256 KB per payload... per event and refuses 2 MB): the start carries the first chunk,
-# signals carry the rest.
+# Contacts travel to the workflow compressed, in pieces of at most this size (Temporal
+# refuses a payload over 2 MB): the start carries the first piece, signals carry the rest.
 CHUNK_BYTES = 1_000_000
 
 
@@ -184,21 +183,9 @@ def campaign_id_for_key(tenant_id: str, idem_key: str, now: datetime) -> str:
     return f"CAMP-{now.year}-" + base64.b32encode(digest).decode()[:10]
 
 
-def chunk_contacts(contacts: list[Contact]) -> list[list[Contact]]:
-    """The contacts in runs of at most CHUNK_BYTES of JSON each (the size of each contact as
-    the pydantic data converter writes it, plus a comma)."""
-    if len(to_json(contacts)) <= CHUNK_BYTES:  # the usual case, sized in one call
-        return [contacts]
-    chunks: list[list[Contact]] = [[]]
-    size = 0
-    for contact in contacts:
-        n = len(to_json(contact)) + 1
-        if chunks[-1] and size + n > CHUNK_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(contact)
-        size += n
-    return chunks
+def packed_chunks(contacts: list[Contact]) -> list[str]:
+    """The contacts compressed (campaign_engine.packing), in pieces of at most CHUNK_BYTES."""
+    return pack_in_chunks(contacts, CHUNK_BYTES)
 
 
 def eta_for(config: CampaignConfig, contacts: list[Contact], now: datetime) -> datetime:
@@ -256,11 +243,12 @@ async def start_campaign_workflow(
 ) -> WorkflowHandle:
     """Durably start the campaign; returns once Temporal has every contact."""
     wf_id = campaign_workflow_id(config.tenant_id, config.campaign_id)
-    chunks = chunk_contacts(contacts)
+    chunks = packed_chunks(contacts)
     status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
     handle = await client.start_workflow(
         CampaignWorkflow.run,
-        CampaignInput(config=config, contacts=chunks[0], expected_contacts=len(contacts), start_paused=start_paused),
+        CampaignInput(config=config, packed_contacts=chunks[0], expected_contacts=len(contacts),
+                      start_paused=start_paused),
         id=wf_id,
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -283,18 +271,18 @@ async def start_campaign_workflow(
     return handle
 
 
-async def deliver_batches(handle: WorkflowHandle, batches: list[list[Contact]]) -> None:
+async def deliver_batches(handle: WorkflowHandle, batches: list[str]) -> None:
     """The upload's batches after the first (which travels with the start), by signal. Each
     has a fixed id, so the campaign takes a batch once however often it is sent."""
     for i, batch in enumerate(batches, start=1):
-        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", contacts=batch))
+        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", packed=batch))
 
 
 async def complete_started_upload(handle: WorkflowHandle, contacts: list[Contact]) -> None:
     """A retry (same Idempotency-Key, same body) of an upload whose campaign was started:
     the first request may have broken off before every batch was sent, so send them again.
     A campaign that has ended had every batch (it cannot end without them)."""
-    batches = chunk_contacts(contacts)[1:]
+    batches = packed_chunks(contacts)[1:]
     if not batches:
         return
     try:

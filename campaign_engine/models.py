@@ -146,6 +146,9 @@ class CampaignInput(BaseModel):
     # `carried` and `unstarted` compressed (what continue-as-new sends: Temporal refuses an
     # input over 2 MB, and 10,000 contacts are more than that as plain JSON).
     packed: str | None = None
+    # An upload's first contacts, compressed (campaign_engine.packing): the API sends these
+    # instead of `contacts`, which stays for starts by older code and by tests.
+    packed_contacts: str | None = None
 
 
 class ContactCallInput(BaseModel):
@@ -343,7 +346,8 @@ class ContactBatch(BaseModel):
     """Contacts delivered to a campaign after its start (large uploads, appends)."""
 
     chunk_id: str  # the receiver drops a chunk it has already taken
-    contacts: list[Contact]
+    contacts: list[Contact] = Field(default_factory=list)
+    packed: str | None = None  # the contacts compressed (campaign_engine.packing), as the API sends them
 
 
 class AppendResult(BaseModel):

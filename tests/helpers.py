@@ -55,3 +55,13 @@ def make_contacts(n: int, start: int = 0, **extra) -> list[Contact]:
 
 def campaign_input(config: CampaignConfig, contacts: list[Contact]) -> CampaignInput:
     return CampaignInput(config=config, contacts=contacts, expected_contacts=len(contacts))
+
+
+def incompressible_text(n: int, seed: int) -> str:
+    """`n` characters that do not compress (contacts travel compressed: a test that needs an
+    upload to span several pieces needs data that stays big)."""
+    import random
+    import string
+
+    rng = random.Random(seed)
+    return "".join(rng.choices(string.ascii_letters + string.digits + "+/", k=n))

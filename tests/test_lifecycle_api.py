@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from campaign_engine.ids import campaign_workflow_id
 from campaign_engine.models import CampaignStatus
 from tests.conftest import OTHER_TENANT_KEY, running_engine
-from tests.helpers import wait_for
+from tests.helpers import incompressible_text, wait_for
 from workflows.campaign import CampaignWorkflow
 
 FAR = "2035-01-17T14:00:00Z"
@@ -217,10 +217,11 @@ async def test_a_keyed_append_that_broke_off_midway_is_completed_by_its_retry(en
     import api.routes.lifecycle as lifecycle
 
     cid = (await create(engine, rows(1, start=600), schedule_time=FAR))["campaign_id"]
-    # Two batches of about 1 MB (contacts travel in batches under 1 MB), one row a duplicate
-    # of a number the campaign has.
+    # Two batches (contacts travel compressed in batches under 1 MB: 1.2 MB of data that does
+    # not compress), one row a duplicate of a number the campaign has.
     body = {"campaign_id": cid, "schedule_time": FAR,
-            "contacts": rows(1, start=600) + rows(799, start=601, custom_data={"notes": "x" * 1500})}
+            "contacts": rows(1, start=600) + [{**row, "custom_data": {"notes": incompressible_text(1500, i)}}
+                                                for i, row in enumerate(rows(799, start=601))]}
     headers = {**engine.headers(), "Idempotency-Key": "append-broken"}
     real_update, calls = lifecycle.update, []
 

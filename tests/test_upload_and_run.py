@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from campaign_engine.ids import campaign_workflow_id
 from campaign_engine.models import CampaignStatus, ContactState
 from tests.conftest import OTHER_TENANT_KEY
-from tests.helpers import wait_for
+from tests.helpers import incompressible_text, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 
@@ -219,12 +219,11 @@ async def test_datetime_with_offset_is_accepted_and_idempotency_key_replays(engi
 async def test_thousand_contacts_with_kilobytes_of_custom_data_each(engine):
     """3 MB of contact data in one upload: past Temporal's 2 MB payload limit, so it must
     travel in chunks, and every contact must arrive."""
-    notes = "x" * 3000
     body = {
         "campaignName": "big", "agentId": "a", "isScheduledCall": True, "isContextBasedCall": True,
         "contacts": [
             {"phone_number": f"+9198{i:08d}", "name": f"Contact {i}", "scheduledCallDateTime": "2030-01-01T10:00:00Z",
-             "custom_data": {"notes": notes, "row": i}}
+             "custom_data": {"notes": incompressible_text(3000, seed=i), "row": i}}
             for i in range(1000)
         ],
     }
@@ -251,6 +250,10 @@ async def test_thousand_contacts_with_kilobytes_of_custom_data_each(engine):
 
     last = await wait_for(last_status, lambda s: s is not None, timeout=60, what="contact 999's workflow")
     assert last.phone == "+919800000999"
+    # It did travel in several pieces: the start and at least two add_contacts signals.
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name
+               async for e in handle.fetch_history_events() if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert signals.count("add_contacts") >= 2
     desc = await handle.describe()
     assert desc.raw_description.workflow_execution_info.history_length < 10_000
     await handle.terminate("test over")
@@ -266,7 +269,7 @@ async def test_a_retry_delivers_the_batches_a_broken_off_upload_did_not(engine, 
         "campaignName": "broken", "agentId": "a", "isScheduledCall": True,
         "contacts": [
             {"phone_number": f"+9197{i:08d}", "scheduledCallDateTime": "2030-01-01T10:00:00Z",
-             "custom_data": {"notes": "x" * 2000, "row": i}}
+             "custom_data": {"notes": incompressible_text(2000, seed=i), "row": i}}
             for i in range(800)
         ],
     }

@@ -21,6 +21,7 @@ from api.main import create_app, document_body_models
 from api.schemas import CampaignIn, ContactIn
 from campaign_engine import phones
 from campaign_engine.models import Contact
+from campaign_engine.packing import unpack_contacts
 from campaign_engine.phones import InvalidPhoneNumber, mask_phone, normalize_e164, parse_phone
 from campaign_engine.policy.windows import resolve_time_zones
 from campaign_engine.settings import Settings
@@ -196,21 +197,26 @@ def _contacts(n: int, note_bytes: int) -> list[Contact]:
             for i in range(n)]
 
 
-def test_chunks_hold_at_most_chunk_bytes_of_json_in_order():
+def test_contacts_travel_compressed_in_pieces_of_at_most_chunk_bytes_in_order():
     small = _contacts(1000, 300)
-    assert campaigns.chunk_contacts(small) == [small]
-    assert campaigns.chunk_contacts([]) == [[]]
-    random.seed(3)
-    big = [Contact(key=i, phone=f"+9198{i:08d}", custom_data={"notes": "é" * random.randint(0, 6000)})
+    pieces = campaigns.packed_chunks(small)
+    assert len(pieces) == 1 and unpack_contacts(pieces[0]) == small
+    # Compressed, far below the JSON it stands for (what the workflow's history stores).
+    assert len(pieces[0]) * 5 < len(to_json(small))
+    assert [unpack_contacts(p) for p in campaigns.packed_chunks([])] == [[]]
+    # Incompressible custom data: several pieces, each within the limit, nothing lost or reordered.
+    rng = random.Random(3)
+    big = [Contact(key=i, phone=f"+9198{i:08d}",
+                   custom_data={"blob": "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(3000))})
            for i in range(1000)]
-    chunks = campaigns.chunk_contacts(big)
-    assert len(chunks) > 2
-    assert [c for chunk in chunks for c in chunk] == big
-    for chunk in chunks:
-        assert len(to_json(chunk)) <= campaigns.CHUNK_BYTES
-    # Each chunk is as full as it can be: the next contact would not have fitted.
-    for chunk, following in zip(chunks, chunks[1:], strict=False):
-        assert len(to_json([*chunk, following[0]])) > campaigns.CHUNK_BYTES
+    pieces = campaigns.packed_chunks(big)
+    assert len(pieces) > 1
+    assert all(len(p) <= campaigns.CHUNK_BYTES for p in pieces)
+    assert [c for p in pieces for c in unpack_contacts(p)] == big
+    # One contact larger than the limit on its own is still one piece (never dropped).
+    huge = [Contact(key=0, phone="+919800000000",
+                    custom_data={"blob": "".join(rng.choice("0123456789abcdef") for _ in range(2_500_000))})]
+    assert [unpack_contacts(p) for p in campaigns.packed_chunks(huge)] == [huge]
 
 
 def test_eta_is_computed_from_the_contacts_due_times():

@@ -23,6 +23,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from campaign_engine import search_attributes as sa
     from campaign_engine.ids import contact_workflow_id
+    from campaign_engine.packing import unpack_contacts
     from campaign_engine.models import (
         AppendResult,
         AttemptReport,
@@ -90,6 +91,10 @@ def pack_carried(state: CampaignState, unstarted: list[Contact]) -> str:
     return base64.b64encode(zlib.compress(raw, 6)).decode()
 
 
+def _unpacked(packed: str | None) -> list[Contact]:
+    return unpack_contacts(packed) if packed else []
+
+
 def unpack_carried(input: CampaignInput) -> CampaignInput:
     assert input.packed is not None
     carried = _Carried.model_validate_json(zlib.decompress(base64.b64decode(input.packed)))
@@ -119,7 +124,7 @@ class CampaignWorkflow:
         # run must see their result before it continues as new.
         self._awaiting_result: set[int] = set()
         self._results_due_here: set[int] = set()
-        self._accept(input.contacts)
+        self._accept(input.contacts or _unpacked(input.packed_contacts))
 
     # --- the process ---------------------------------------------------------------------
 
@@ -207,7 +212,7 @@ class CampaignWorkflow:
         if batch.chunk_id in self._state.received_chunks:
             return
         self._state.received_chunks.append(batch.chunk_id)
-        self._accept(batch.contacts)
+        self._accept(batch.contacts or _unpacked(batch.packed))
 
     @workflow.signal
     def dial_request(self, request: DialRequest) -> None:
@@ -336,7 +341,7 @@ class CampaignWorkflow:
             return AppendResult(added=added, duplicates=duplicates, total_contacts=len(st.contacts))
         st.received_chunks.append(batch.chunk_id)
         before, dup_before = len(st.contacts), st.duplicates_merged
-        self._accept(batch.contacts)
+        self._accept(batch.contacts or _unpacked(batch.packed))
         self._expected = max(self._expected, st.received_contacts)
         result = AppendResult(
             added=len(st.contacts) - before,

@@ -32,7 +32,7 @@ from api.campaigns import (
     body_fingerprint,
     build_config,
     campaign_id_for_key,
-    chunk_contacts,
+    packed_chunks,
     config_zone_resolver,
     complete_started_upload,
     start_campaign_workflow,
@@ -344,13 +344,15 @@ async def append_rows(
         chunk_base, taken = "append-" + uuid.uuid4().hex, {}
     if validated.contacts:
         try:
-            for i, chunk in enumerate(chunk_contacts(validated.contacts)):
-                chunk_id = f"{chunk_base}-{i}"
+            # "-z": compressed pieces, named apart from the plain ones of older versions (a
+            # keyed retry across an upgrade then re-sends them all; duplicates are merged).
+            for i, packed in enumerate(packed_chunks(validated.contacts)):
+                chunk_id = f"{chunk_base}-z{i}"
                 if chunk_id in taken:  # appended by the earlier request: its answer again
                     added, duplicates = taken[chunk_id]
                 else:  # new, or left out by an earlier request that broke off midway
                     result = await update(handle, campaign_id, CampaignWorkflow.append_contacts,
-                                          ContactBatch(chunk_id=chunk_id, contacts=chunk))
+                                          ContactBatch(chunk_id=chunk_id, packed=packed))
                     added, duplicates = result.added, result.duplicates
                 out.uploaded_count += added
                 out.duplicate_count += duplicates
