@@ -91,8 +91,9 @@ async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep)
     validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
                                         zones_for=campaigns.zone_resolver(body))
     config = campaigns.build_config(body, tenant.id, settings, now)
-    rows = [i for i in range(len(body.contacts))
-            if i not in {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}]
+    # (body.contacts is empty now: validate_rows consumed it.) The rows that became contacts:
+    refused = {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}
+    rows = [i for i in range(validated.received) if i not in refused]
     out: list[PreflightContact] = []
     past = never = 0
     due_times = []
@@ -113,7 +114,7 @@ async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep)
     reachable = [c for c, p in zip(validated.contacts, out, strict=True) if p.first_call_at is not None]
     eta = campaigns.eta_for(config, reachable, now) if reachable else None
     return PreflightOut(
-        total_rows=len(body.contacts), valid=len(validated.contacts), invalid=len(validated.errors),
+        total_rows=validated.received, valid=len(validated.contacts), invalid=len(validated.errors),
         invalid_rows=validated.errors, duplicates=len(validated.duplicates), duplicate_rows=validated.duplicates,
         scheduled_in_past=past, outside_every_window=never, estimated_completion=eta, contacts=out,
     )
