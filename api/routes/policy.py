@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
@@ -85,8 +86,15 @@ class PreflightOut(BaseModel):
 
 
 @router.post("/campaigns/preflight", response_model=PreflightOut,
-             summary="Check an upload-and-run body without starting anything")
-async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+             summary="Check an upload-and-run body without starting anything",
+             # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
+             openapi_extra=openapi_body(PreflightIn))
+async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+    # One copy of the contact list at a time: the bytes until they are parsed, the rows until
+    # validate_rows has made them Contacts.
+    raw = await read_body(request)
+    body = parse_json_body(PreflightIn, raw, request.headers.get("content-type"))
+    del raw
     now = datetime.now(UTC)
     validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
                                         zones_for=campaigns.zone_resolver(body))
