@@ -138,6 +138,13 @@ def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
     return _resolver(config.calling_window.time_zone if config.calling_window else None)
 
 
+def _row_parse_error(i: int, err: ValidationError) -> dict:
+    # (A function of its own: the error's details hold the row, which must not outlive it.)
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    return {"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""), "message": first.get("msg", "invalid")}
+
+
 def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | None = None,
                   zones_for: ZoneResolver | None = None) -> ValidatedContacts:
     """Per-row validation of raw JSON rows, for uploads that keep the valid rows.
@@ -158,10 +165,7 @@ def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | N
             try:
                 row = ContactIn.model_validate(raw)
             except ValidationError as err:
-                first = err.errors()[0]
-                loc = ".".join(str(p) for p in first.get("loc", ()))
-                out.errors.append({"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""),
-                                   "message": first.get("msg", "invalid")})
+                out.errors.append(_row_parse_error(i, err))
                 yield i, None
                 continue
             if default_time is not None and row.scheduledCallDateTime is None:
