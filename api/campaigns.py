@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -93,8 +93,18 @@ def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int 
     once (`parse_phone`: E.164, mask and zones from the same parse).
     """
     out = ValidatedContacts(received=len(rows))
+    _to_contacts(out, enumerate(_drain(rows), start=start_row), scheduled=scheduled, zones_for=zones_for)
+    return out
+
+
+def _to_contacts(out: ValidatedContacts, rows: Iterable[tuple[int, ContactIn | None]], *, scheduled: bool,
+                 zones_for: ZoneResolver | None) -> None:
+    """`validate_contacts` of numbered rows, one at a time, into `out`; a None row was refused
+    (and reported) before."""
     seen: dict[str, int] = {}
-    for i, row in enumerate(_drain(rows), start=start_row):
+    for i, row in rows:
+        if row is None:
+            continue
         try:
             parsed = parse_phone(row.phone_number)
         except InvalidPhoneNumber as err:
@@ -118,7 +128,6 @@ def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int 
             timezone=row.timezone,
             zones=zones_for(parsed, row.timezone) if zones_for else [],
         ))
-    return out
 
 
 def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
@@ -128,6 +137,13 @@ def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
     return _resolver(config.calling_window.time_zone if config.calling_window else None)
 
 
+def _row_parse_error(i: int, err: ValidationError) -> dict:
+    # (A function of its own: the error's details hold the row, which must not outlive it.)
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    return {"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""), "message": first.get("msg", "invalid")}
+
+
 def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | None = None,
                   zones_for: ZoneResolver | None = None) -> ValidatedContacts:
     """Per-row validation of raw JSON rows, for uploads that keep the valid rows.
@@ -135,25 +151,28 @@ def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | N
     A row that does not even parse (not an object, no phone number, a bad date) is reported
     with its index like any other invalid row; `default_time` is the time of the rows that
     have none of their own (the upload's `schedule_time`).
+
+    The rows are consumed like `validate_contacts` consumes its own: `raw_rows` is empty
+    afterwards, and each row goes from JSON to ContactIn to Contact before the next one is
+    read, so a row exists in one form at a time and the list in one form at most (the rows
+    not read yet, and the Contacts made so far). `received` is the number of rows.
     """
-    parse_errors: dict[int, dict] = {}
-    rows: list[ContactIn] = []
-    for i, raw in enumerate(raw_rows):
-        try:
-            row = ContactIn.model_validate(raw)
-        except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(p) for p in first.get("loc", ()))
-            parse_errors[i] = {"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""),
-                               "message": first.get("msg", "invalid")}
-            row = ContactIn(phone_number="")  # a placeholder keeps the other rows' indices
-        else:
+    out = ValidatedContacts(received=len(raw_rows))
+
+    def parsed() -> Iterator[tuple[int, ContactIn | None]]:
+        for i, raw in enumerate(_drain(raw_rows)):
+            try:
+                row = ContactIn.model_validate(raw)
+            except ValidationError as err:
+                out.errors.append(_row_parse_error(i, err))
+                yield i, None
+                continue
             if default_time is not None and row.scheduledCallDateTime is None:
                 row = row.model_copy(update={"scheduledCallDateTime": default_time})
-        rows.append(row)
-    out = validate_contacts(rows, scheduled=scheduled, zones_for=zones_for)
-    out.errors = sorted([e for e in out.errors if e["row"] not in parse_errors] + list(parse_errors.values()),
-                        key=lambda e: e["row"])
+            yield i, row
+
+    _to_contacts(out, parsed(), scheduled=scheduled, zones_for=zones_for)
+    # (Rows are read in order, so the errors are in row order already.)
     return out
 
 

@@ -75,6 +75,16 @@ class UploadCampaignDataIn(BaseModel):
         return _limit_contacts(data)
 
 
+class UploadTarget(BaseModel):
+    """Only the campaign an /uploadCampaignData body names (the same field as
+    UploadCampaignDataIn.campaign_id): whether the upload creates or appends, read from the
+    JSON without parsing the rest of it into Python."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    campaign_id: str | None = Field(None, validation_alias=AliasChoices("campaign_id", "campaignId"))
+
+
 class AppendContactsIn(BaseModel):
     """Body of POST /campaigns/{id}/contacts."""
 

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.errors import install_error_handlers
+from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.routes import callbacks, lifecycle, monitoring, policy, upload
+from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.temporal import connect
@@ -58,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict:
         return {"ok": True}
 
-    document_body_models(app, [CampaignIn])
+    # The bodies the routes read themselves (api.json_body), documented by reference.
+    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn])
     return app
 
 

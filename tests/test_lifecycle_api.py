@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
+from starlette.requests import Request
 
 from campaign_engine.ids import campaign_workflow_id
 from campaign_engine.models import CampaignStatus
@@ -259,6 +262,88 @@ async def test_a_draft_takes_every_setting_upload_and_run_takes(engine):
         "campaign_name": "Bad", "agent_id": "a", "contacts": rows(1, start=701), "callsPerSecond": -1})
     assert assert_error(bad, 400, "BAD_REQUEST")["details"][0]["field"] == "callsPerSecond"
     await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
+
+
+def fingerprint_as_before(raw: bytes) -> str:
+    """The fingerprint the uploads gave a body when they read it with request.body(): a keyed
+    retry of a request made then must still match."""
+    return hashlib.sha256(json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+async def test_uploads_read_the_body_once_and_fingerprint_it_as_before(engine, monkeypatch):
+    """/uploadCampaignData, /campaigns/{id}/contacts and /campaigns/preflight read their body
+    once, as a stream: request.body(), which keeps the bytes on the request for the whole
+    request (and under which FastAPI keeps its json.loads of them too), is never called. The
+    fingerprints are the ones the routes computed before; authentication comes first."""
+    cached: list[str] = []
+    real_body = Request.body
+
+    async def body_spy(self):
+        cached.append(self.url.path)
+        return await real_body(self)
+
+    monkeypatch.setattr(Request, "body", body_spy)
+    js = {**engine.headers(), "content-type": "application/json"}
+
+    async def post(path: str, raw: bytes, key: str | None = None) -> dict:
+        resp = await engine.http.post(path, content=raw, headers={**js, **({"Idempotency-Key": key} if key else {})})
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    async def memo_fingerprint(cid: str) -> str:
+        return (await (await handle(engine, cid).describe()).memo())["fingerprint"]
+
+    # Creates record the fingerprint: without a key, with one, and for a UTF-16 body (which
+    # only FastAPI's steps read: the create is known after the parse and fingerprinted then).
+    body = {"campaign_name": "Read once", "agent_id": "agent-7", "contacts": rows(2, start=900),
+            "schedule_time": FAR, "callsPerSecond": 2}
+    creates = {"unkeyed": (json.dumps(body, indent=2).encode(), None),
+               "keyed": (json.dumps(body).encode(), "read-once-create"),
+               "UTF-16": (json.dumps({**body, "contacts": rows(2, start=910)}).encode("utf-16"), None)}
+    cids = {}
+    for name, (raw, key) in creates.items():
+        out = await post("/uploadCampaignData", raw, key)
+        assert out["uploaded_count"] == 2 and out["status"] == "draft", name
+        cids[name] = out["campaign_id"]
+        assert await memo_fingerprint(cids[name]) == fingerprint_as_before(raw), name
+    respelled = json.dumps(dict(reversed(list(body.items())))).encode()
+    again = await post("/uploadCampaignData", respelled, "read-once-create")
+    assert again["replayed"] is True and again["campaign_id"] == cids["keyed"]
+
+    # Keyed appends name their batches after the key and the fingerprint, on both routes.
+    cid = cids["unkeyed"]
+    for path, key, append in [
+        ("/uploadCampaignData", "read-once-append-1", {"campaignId": cid, "contacts": rows(2, start=920),
+                                                       "schedule_time": FAR}),
+        (f"/campaigns/{cid}/contacts", "read-once-append-2", {"contacts": rows(2, start=930), "scheduleTime": FAR}),
+    ]:
+        raw = json.dumps(append).encode()
+        prefix = "idem-" + hashlib.sha256(key.encode()).hexdigest()[:20] + "-"
+        first = await post(path, raw, key)
+        assert first["uploaded_count"] == 2 and first["replayed"] is False, path
+        taken = await handle(engine, cid).query(CampaignWorkflow.append_results, prefix)
+        assert list(taken) == [f"{prefix}{fingerprint_as_before(raw)[:20]}-0"], path
+        replay = await post(path, json.dumps(append, indent=1).encode(), key)
+        assert replay["replayed"] is True and replay["uploaded_count"] == 2, path
+    unkeyed = await post(f"/campaigns/{cid}/contacts", json.dumps({"contacts": rows(1, start=940),
+                                                                   "schedule_time": FAR}).encode())
+    assert unkeyed["uploaded_count"] == 1 and unkeyed["total_contacts"] == 7
+
+    report = await post("/campaigns/preflight", json.dumps({
+        "campaignName": "p", "agentId": "a", "contacts": [*rows(3, start=950), {"phone_number": "1"}]}).encode())
+    assert (report["total_rows"], report["valid"], report["invalid"]) == (4, 3, 1)
+    assert [c["row"] for c in report["contacts"]] == [0, 1, 2]
+    assert cached == []
+
+    # No x-api-key: 401 whatever the body (FastAPI read the body first: a malformed or
+    # non-UTF-8 body answered 400 before authentication).
+    for path in ("/uploadCampaignData", f"/campaigns/{cid}/contacts", "/campaigns/preflight"):
+        for raw in (b'{"contacts": [', b'{"campaign_name": "\xff"}', b"", json.dumps({"contacts": rows(1)}).encode()):
+            resp = await engine.http.post(path, content=raw, headers={"content-type": "application/json"})
+            assert_error(resp, 401, "UNAUTHORIZED")
+    assert cached == []
+    for campaign in cids.values():
+        await engine.http.post(f"/campaigns/{campaign}/cancel", headers=engine.headers())
 
 
 # --- pause and resume ----------------------------------------------------------------------------

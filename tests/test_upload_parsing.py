@@ -1,23 +1,30 @@
 """The upload's fast path, without a server: body parsing, phone numbers parsed once, contacts
-released as they are converted, chunk sizes, the OpenAPI document."""
+released as they are converted, chunk sizes, the OpenAPI document. The same for the bodies of
+the lifecycle uploads and the preflight."""
 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import random
+import tracemalloc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from pydantic_core import to_json
 
 from api import campaigns
 from api.errors import install_error_handlers
 from api.json_body import openapi_body, parse_json_body, read_body
+from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn, UploadTarget
 from api.main import create_app, document_body_models
+from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn, ContactIn
 from campaign_engine import phones
 from campaign_engine.models import Contact
@@ -30,22 +37,24 @@ from tests.test_upload_and_run import SEED_JSON
 # --- the body: pydantic's JSON parser, FastAPI's errors --------------------------------------
 
 
-def _twin_apps() -> tuple[TestClient, TestClient]:
-    """The same route twice: FastAPI parsing `body: CampaignIn`, and parse_json_body."""
+def _twin_apps(model: type[BaseModel] = CampaignIn) -> tuple[TestClient, TestClient]:
+    """The same route twice: FastAPI parsing `body: model`, and parse_json_body."""
     classic, fast = FastAPI(), FastAPI()
     for app in (classic, fast):
         install_error_handlers(app)
 
-    @classic.post("/u")
-    async def classic_route(body: CampaignIn) -> dict:
+    async def classic_route(body) -> dict:
         return {"model": repr(body)}
 
-    @fast.post("/u", openapi_extra=openapi_body(CampaignIn))
+    classic_route.__annotations__["body"] = model  # (annotations are strings in this module)
+    classic.post("/u")(classic_route)
+
+    @fast.post("/u", openapi_extra=openapi_body(model))
     async def fast_route(request: Request) -> dict:
         raw = await read_body(request)
-        return {"model": repr(parse_json_body(CampaignIn, raw, request.headers.get("content-type")))}
+        return {"model": repr(parse_json_body(model, raw, request.headers.get("content-type")))}
 
-    document_body_models(fast, [CampaignIn])
+    document_body_models(fast, [model])
     return TestClient(classic), TestClient(fast)
 
 
@@ -84,16 +93,94 @@ def _bodies() -> dict[str, tuple[bytes, str | None]]:
     }
 
 
-@pytest.mark.parametrize("name", list(_bodies()))
-def test_body_parsing_answers_exactly_as_fastapi_does(name):
-    classic, fast = _twin_apps()
-    raw, content_type = _bodies()[name]
+def _post_both(model: type[BaseModel], raw: bytes, content_type: str | None):
+    classic, fast = _twin_apps(model)
     headers = {"content-type": content_type} if content_type else {}
     if content_type is None:  # TestClient would add one
         headers["content-type"] = ""
-    want = classic.post("/u", content=raw, headers=headers)
-    got = fast.post("/u", content=raw, headers=headers)
+    return classic.post("/u", content=raw, headers=headers), fast.post("/u", content=raw, headers=headers)
+
+
+@pytest.mark.parametrize("name", list(_bodies()))
+def test_body_parsing_answers_exactly_as_fastapi_does(name):
+    want, got = _post_both(CampaignIn, *_bodies()[name])
     assert (got.status_code, got.json()) == (want.status_code, want.json()), name
+
+
+def _lifecycle_bodies() -> dict[str, tuple[bytes, str | None]]:
+    """The upload-and-run bodies, and bodies of the lifecycle uploads' own shapes."""
+    def upload(**change) -> bytes:
+        body = {"campaign_name": "Lifecycle", "agent_id": "agent-7",
+                "contacts": [{"phone_number": "+919800000000", "custom_fields": {"plan": "gold"}}], **change}
+        return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+    js = "application/json"
+    many = [{"phone_number": f"+9198{i:08d}"} for i in range(1001)]
+    return {
+        **_bodies(),
+        "upload": (upload(), js),
+        "append by camelCase campaignId, scheduleTime with an offset": (
+            upload(campaign_name=None, agent_id=None, campaignId="CAMP-2026-X",
+                   scheduleTime="2030-01-17T14:00:00+05:30"), js),
+        "campaign settings as extra fields, NaN among them": (upload(
+            callsPerSecond=2, fromNumbers=["+14155550100"], blackoutDates=["2026-12-25"],
+            callingWindow={"startTime": "09:00", "endTime": "18:00", "timeZone": "Asia/Kolkata"},
+        ).replace(b'"callsPerSecond": 2', b'"callsPerSecond": NaN, "weights": [1e400, -0.0]'), js),
+        "rows of every kind (checked one by one later)": (upload(contacts=[
+            {"phone_number": "12345"}, {"name": "no number"}, "not an object", None, 7, [],
+            {"phone_number": "+919800000005", "scheduledCallDateTime": "soon"}]), js),
+        "exactly 1000 contacts": (upload(contacts=many[:1000]), js),
+        "1001 contacts": (upload(contacts=many), js),
+        "1001 contacts, a bad schedule_time and no campaign name": (
+            upload(contacts=many, schedule_time="whenever", campaign_name=None), js),
+        "naive schedule_time": (upload(schedule_time="2030-01-17T14:00:00"), js),
+        "contacts not a list": (upload(contacts={"phone_number": "+919800000000"}), js),
+        "contacts null": (upload(contacts=None).replace(b"{", b'{"contacts": null, ', 1), js),
+        "campaign_id a number": (upload(campaign_id=5), js),
+        "campaign_id twice": (upload().replace(b"{", b'{"campaign_id": "A", "campaign_id": null, ', 1), js),
+        "empty campaign name, bad pacing and redial": (upload(
+            campaign_name="", maxConcurrentCalls=0, redialConfig={"enabled": True, "maxAttempts": 0},
+            isScheduledCall="perhaps"), js),
+        "string body": (b'"contacts"', js),
+        "null body": (b"null", js),
+        "whitespace body": (b"  \n", js),
+    }
+
+
+LIFECYCLE_BODY_MODELS = {"upload": UploadCampaignDataIn, "append": AppendContactsIn, "preflight": PreflightIn}
+
+
+@pytest.mark.parametrize("name", list(_lifecycle_bodies()))
+@pytest.mark.parametrize("model", list(LIFECYCLE_BODY_MODELS))
+def test_lifecycle_and_preflight_bodies_answer_exactly_as_fastapi_does(model, name):
+    """POST /uploadCampaignData, /campaigns/{id}/contacts and /campaigns/preflight read their
+    bodies with parse_json_body now: every answer is the one a `body: Model` parameter gave
+    (status, code, message, fields, rows; the model itself when the body is valid)."""
+    want, got = _post_both(LIFECYCLE_BODY_MODELS[model], *_lifecycle_bodies()[name])
+    assert (got.status_code, got.json()) == (want.status_code, want.json()), name
+
+
+def test_lifecycle_limits_answer_with_their_own_413():
+    for model in (UploadCampaignDataIn, AppendContactsIn):
+        _, resp = _post_both(model, *_lifecycle_bodies()["1001 contacts, a bad schedule_time and no campaign name"])
+        assert resp.status_code == 413 and resp.json()["error"] == "PAYLOAD_TOO_LARGE"
+        assert resp.json()["message"] == ("1001 contacts in one request; the limit is 1000 (send the rest in "
+                                          "further requests with campaign_id)")
+    _, resp = _post_both(PreflightIn, *_lifecycle_bodies()["1001 contacts"])
+    assert resp.status_code == 413 and resp.json()["message"].startswith("1001 contacts in one request")
+
+
+@pytest.mark.parametrize("name", list(_lifecycle_bodies()))
+def test_upload_target_reads_campaign_id_as_the_upload_body_does(name):
+    """/uploadCampaignData decides whether to fingerprint before parsing from UploadTarget:
+    wherever both read a body, they read the same campaign_id."""
+    raw, content_type = _lifecycle_bodies()[name]
+    try:
+        body = UploadCampaignDataIn.model_validate_json(raw)
+        target = UploadTarget.model_validate_json(raw)
+    except ValueError:
+        return
+    assert target.campaign_id == body.campaign_id, name
 
 
 def test_too_many_contacts_is_413_with_the_count():
@@ -128,6 +215,40 @@ def test_openapi_documents_the_upload_body_as_before():
     assert schemas["CampaignIn"] == want["components"]["schemas"]["CampaignIn"]
     assert schemas["CampaignIn"]["properties"]["contacts"]["maxItems"] == 1000
     assert "ContactIn" in schemas
+
+
+@pytest.mark.parametrize(("path", "model"), [("/uploadCampaignData", UploadCampaignDataIn),
+                                             ("/campaigns/{campaign_id}/contacts", AppendContactsIn),
+                                             ("/campaigns/preflight", PreflightIn)])
+def test_openapi_documents_the_lifecycle_and_preflight_bodies_as_before(path, model):
+    classic, _ = _twin_apps(model)
+    want = classic.get("/openapi.json").json()
+    spec = create_app(Settings(campaign_api_keys="acme:k")).openapi()
+    assert spec["paths"][path]["post"]["requestBody"] == want["paths"]["/u"]["post"]["requestBody"]
+    schemas = spec["components"]["schemas"]
+    for name, schema in want["components"]["schemas"].items():
+        assert schemas[name] == schema, name
+
+
+def test_every_schema_the_openapi_document_refers_to_is_in_it():
+    """A body documented by openapi_body refers to its model: api.main must add each one."""
+    spec = create_app(Settings(campaign_api_keys="acme:k")).openapi()
+    refs: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            refs.update([node["$ref"]] if isinstance(node.get("$ref"), str) else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert {"#/components/schemas/UploadCampaignDataIn", "#/components/schemas/AppendContactsIn",
+            "#/components/schemas/PreflightIn", "#/components/schemas/CampaignIn"} <= refs
+    for ref in refs:
+        assert ref.removeprefix("#/components/schemas/") in spec["components"]["schemas"], ref
 
 
 # --- phone numbers: one parse each -------------------------------------------------------------
@@ -187,6 +308,88 @@ def test_validate_rows_still_reports_row_errors_in_order():
     assert [c.phone for c in out.contacts] == ["+919800000001"]
     assert [e["row"] for e in out.errors] == [1, 2, 3]
     assert out.duplicates == [{"row": 4, "duplicate_of_row": 0}]
+
+
+class _Row(dict):
+    """A JSON row that can be watched (a weak reference) to see when it is let go."""
+
+
+def test_validate_rows_releases_each_row_once_it_is_converted_and_reports_by_row(monkeypatch):
+    default = datetime(2035, 1, 17, 14, 0, tzinfo=UTC)
+    raw_rows = [
+        _Row(phone_number="+919800000000", name="A", custom_fields={"plan": "gold"}),
+        _Row(phoneNumber="+91 98000 00001", scheduledCallDateTime="2035-02-01T09:00:00+05:30"),
+        _Row(phone_number="12345"),                                         # 2: not E.164
+        _Row(name="no number"),                                             # 3: no phone at all
+        _Row(phone_number="+919800000000"),                                 # 4: duplicate of row 0
+        "not an object",                                                    # 5
+        _Row(phone_number="+919800000005", scheduledCallDateTime="soon"),   # 6: bad date
+        _Row(phone_number="+919800000007", timezone="Mars/Base"),           # 7: bad zone
+        *[_Row(phone_number=f"+9198000001{i:02d}") for i in range(20)],     # 8-27
+    ]
+    watched = {i: weakref.ref(row) for i, row in enumerate(raw_rows) if isinstance(row, _Row)}
+    alive_behind: dict[int, list[int]] = {}
+    real_parse = campaigns.parse_phone
+
+    def parse_phone(text: str):
+        # Converting row `i`: every row before it is gone already (from the list and from memory).
+        i = next(i for i, ref in watched.items() if ref() is not None and ref().get("phone_number",
+                 ref().get("phoneNumber")) == text and i not in alive_behind)
+        alive_behind[i] = [j for j, ref in watched.items() if j < i and ref() is not None]
+        assert all(row is None for row in raw_rows[:i])
+        return real_parse(text)
+
+    monkeypatch.setattr(campaigns, "parse_phone", parse_phone)
+    out = campaigns.validate_rows(raw_rows, scheduled=True, default_time=default)
+    assert raw_rows == []  # consumed
+    assert alive_behind and all(behind == [] for behind in alive_behind.values()), alive_behind
+    assert all(ref() is None for ref in watched.values())
+    assert out.received == 28 and len(out.contacts) == 22
+    assert [(e["row"], e["field"]) for e in out.errors] == [
+        (2, "contacts[2].phone_number"), (3, "contacts[3].phone_number"), (5, "contacts[5]"),
+        (6, "contacts[6].scheduledCallDateTime"), (7, "contacts[7].timezone")]
+    assert all(e["message"] for e in out.errors)
+    assert out.duplicates == [{"row": 4, "duplicate_of_row": 0}]
+    first, second = out.contacts[:2]
+    assert (first.phone, first.custom_data, first.scheduled_at) == ("+919800000000", {"plan": "gold"}, default)
+    assert second.scheduled_at == datetime(2035, 2, 1, 3, 30, tzinfo=UTC)
+    assert [c.key for c in out.contacts] == list(range(22))
+
+
+def _upload_bytes(n: int) -> bytes:
+    return json.dumps({"campaign_name": "Memory", "agent_id": "a", "isScheduledCall": False, "contacts": [
+        {"phone_number": f"+9198{i:08d}", "name": f"Contact {i}", "email": f"c{i}@example.com",
+         "custom_data": {"plan": "gold", "i": i}} for i in range(n)]}).encode()
+
+
+@pytest.mark.parametrize("model", list(LIFECYCLE_BODY_MODELS))
+def test_a_parsed_upload_is_held_in_one_form_at_a_time(model):
+    """tracemalloc over parse_json_body (the bytes dropped once parsed) and validate_rows of a
+    1000-row body: at its peak, memory holds little besides the Contacts it ends with (about
+    a tenth of the parsed rows' size). When validate_rows kept the parsed rows and made a
+    whole list of ContactIn before the Contacts, the excess was more than the parsed rows'
+    size (1.1 times)."""
+    body_model = LIFECYCLE_BODY_MODELS[model]
+    campaigns.validate_rows([{"phone_number": "+919800000000"}], scheduled=False)  # phone metadata loaded
+    gc.collect()
+    tracemalloc.start()
+    try:
+        raw = [_upload_bytes(1000)]
+        before = tracemalloc.get_traced_memory()[0]
+        parsed_rows = json.loads(raw[0])["contacts"]
+        one_form = tracemalloc.get_traced_memory()[0] - before  # the rows as parsed JSON
+        del parsed_rows
+        start = tracemalloc.get_traced_memory()[0] - len(raw[0])
+        tracemalloc.reset_peak()
+        body = parse_json_body(body_model, raw.pop(), "application/json")
+        out = campaigns.validate_rows(body.contacts, scheduled=False)
+        _, peak = tracemalloc.get_traced_memory()
+        del body
+        kept = tracemalloc.get_traced_memory()[0] - start  # the Contacts (and the report)
+    finally:
+        tracemalloc.stop()
+    assert len(out.contacts) == 1000 and out.received == 1000
+    assert peak - start - kept < one_form / 2, (peak - start, kept, one_form)
 
 
 # --- chunks -----------------------------------------------------------------------------------

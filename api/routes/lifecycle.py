@@ -41,6 +41,7 @@ from api.campaigns import (
 )
 from api.deps import ClientDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn
 from api.lifecycle_schemas import (
     AppendContactsIn,
@@ -54,6 +55,7 @@ from api.lifecycle_schemas import (
     StartCampaignOut,
     UploadCampaignDataIn,
     UploadCampaignDataOut,
+    UploadTarget,
 )
 from campaign_engine.ids import campaign_workflow_id, is_safe_id
 from campaign_engine.models import (
@@ -253,6 +255,16 @@ def campaign_settings(body: UploadCampaignDataIn, scheduled: bool) -> CampaignIn
         raise RequestValidationError(err.errors()) from None
 
 
+def _creates(raw: bytes) -> bool | None:
+    """Whether an /uploadCampaignData body creates a campaign (it has no campaign_id), read
+    ahead of the body's own parse and without building any of it in Python; None when this
+    cannot tell (a body pydantic's JSON parser does not read: FastAPI's steps may)."""
+    try:
+        return UploadTarget.model_validate_json(raw).campaign_id is None
+    except ValidationError:
+        return None
+
+
 def _row_errors(errors: list[dict]) -> list[RowError]:
     return [RowError(row=e["row"], field=e["field"], message=e["message"]) for e in errors]
 
@@ -264,15 +276,27 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND (campaign_id)"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
                422: {"description": "INVALID_CAMPAIGN_STATE (appending to a finished campaign)"}},
+    # The body is an UploadCampaignDataIn, read here rather than by FastAPI (see api.json_body).
+    openapi_extra=openapi_body(UploadCampaignDataIn),
 )
 async def upload_campaign_data(
-    body: UploadCampaignDataIn, request: Request, tenant: TenantDep, client: ClientDep, settings: SettingsDep,
+    request: Request, tenant: TenantDep, client: ClientDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> UploadCampaignDataOut:
-    raw = await request.body()
+    # One copy of the contact list at a time: the bytes until they are parsed (and
+    # fingerprinted: a create records the fingerprint, an append under an Idempotency-Key
+    # names its batches after it), the parsed rows until validate_rows has made them
+    # Contacts, then the Contacts. The fingerprint parses the JSON once more, so it is taken
+    # before the body's own parse rather than alongside its rows.
+    raw = await read_body(request)
+    fingerprint = body_fingerprint(raw) if idempotency_key or _creates(raw) else None
+    body = parse_json_body(UploadCampaignDataIn, raw, request.headers.get("content-type"))
+    if fingerprint is None and body.campaign_id is None:  # a create _creates could not read
+        fingerprint = body_fingerprint(raw)
+    del raw
     if body.campaign_id is not None:
         return await append_rows(client, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
-                                 idempotency_key, raw)
+                                 idempotency_key, fingerprint)
     missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
                if not value]
     if missing:
@@ -286,7 +310,6 @@ async def upload_campaign_data(
     if not validated.contacts:
         raise ApiError(400, "BAD_REQUEST", "no valid contact in the upload", validated.errors)
     now = datetime.now(UTC)
-    fingerprint = body_fingerprint(raw)
     campaign_id = campaign_id_for_key(tenant.id, idempotency_key, now) if idempotency_key else None
     config = build_config(campaign, tenant.id, settings, now, campaign_id)
     out = UploadCampaignDataOut(
@@ -317,8 +340,10 @@ async def upload_campaign_data(
 
 async def append_rows(
     client: Client, tenant_id: str, campaign_id: str, rows: list, schedule_time: datetime | None,
-    idempotency_key: str | None, raw: bytes,
+    idempotency_key: str | None, fingerprint: str | None,
 ) -> UploadCampaignDataOut:
+    """Append the raw `rows` (consumed: see validate_rows); `fingerprint` is body_fingerprint
+    of the request, needed only with an Idempotency-Key."""
     handle = campaign_handle(client, tenant_id, campaign_id)
     config: CampaignConfig = await query(handle, campaign_id, CampaignWorkflow.config)
     validated = validate_rows(rows, scheduled=config.is_scheduled, default_time=schedule_time,
@@ -332,7 +357,8 @@ async def append_rows(
         # Batches appended under a key are named after it and the body: the campaign keeps the
         # names, so a replay adds nothing and another body under the same key is refused.
         prefix = "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20] + "-"
-        chunk_base = prefix + body_fingerprint(raw)[:20]
+        assert fingerprint is not None
+        chunk_base = prefix + fingerprint[:20]
         taken: dict[str, list[int]] = await query(handle, campaign_id, CampaignWorkflow.append_results, prefix)
         if taken:
             if any(not name.startswith(chunk_base + "-") for name in taken):
@@ -374,14 +400,21 @@ async def append_rows(
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
                422: {"description": "INVALID_CAMPAIGN_STATE (the campaign has finished)"}},
+    # The body is an AppendContactsIn, read here rather than by FastAPI (see api.json_body).
+    openapi_extra=openapi_body(AppendContactsIn),
 )
 async def append_contacts(
-    campaign_id: str, body: AppendContactsIn, request: Request, tenant: TenantDep, client: ClientDep,
+    campaign_id: str, request: Request, tenant: TenantDep, client: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> UploadCampaignDataOut:
-    raw = await request.body()
+    # As upload_campaign_data: the bytes (fingerprinted first under an Idempotency-Key) until
+    # they are parsed, then the rows until they are Contacts.
+    raw = await read_body(request)
+    fingerprint = body_fingerprint(raw) if idempotency_key else None
+    body = parse_json_body(AppendContactsIn, raw, request.headers.get("content-type"))
+    del raw
     return await append_rows(client, tenant.id, campaign_id, body.contacts, body.schedule_time,
-                             idempotency_key, raw)
+                             idempotency_key, fingerprint)
 
 
 # --- start, pause, resume, cancel ----------------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
@@ -85,14 +86,22 @@ class PreflightOut(BaseModel):
 
 
 @router.post("/campaigns/preflight", response_model=PreflightOut,
-             summary="Check an upload-and-run body without starting anything")
-async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+             summary="Check an upload-and-run body without starting anything",
+             # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
+             openapi_extra=openapi_body(PreflightIn))
+async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+    # One copy of the contact list at a time: the bytes until they are parsed, the rows until
+    # validate_rows has made them Contacts.
+    raw = await read_body(request)
+    body = parse_json_body(PreflightIn, raw, request.headers.get("content-type"))
+    del raw
     now = datetime.now(UTC)
     validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
                                         zones_for=campaigns.zone_resolver(body))
     config = campaigns.build_config(body, tenant.id, settings, now)
-    rows = [i for i in range(len(body.contacts))
-            if i not in {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}]
+    # (body.contacts is empty now: validate_rows consumed it.) The rows that became contacts:
+    refused = {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}
+    rows = [i for i in range(validated.received) if i not in refused]
     out: list[PreflightContact] = []
     past = never = 0
     due_times = []
@@ -113,7 +122,7 @@ async def preflight(body: PreflightIn, tenant: TenantDep, settings: SettingsDep)
     reachable = [c for c, p in zip(validated.contacts, out, strict=True) if p.first_call_at is not None]
     eta = campaigns.eta_for(config, reachable, now) if reachable else None
     return PreflightOut(
-        total_rows=len(body.contacts), valid=len(validated.contacts), invalid=len(validated.errors),
+        total_rows=validated.received, valid=len(validated.contacts), invalid=len(validated.errors),
         invalid_rows=validated.errors, duplicates=len(validated.duplicates), duplicate_rows=validated.duplicates,
         scheduled_in_past=past, outside_every_window=never, estimated_completion=eta, contacts=out,
     )
