@@ -322,7 +322,7 @@ async def test_uploads_read_the_body_once_and_fingerprint_it_as_before(engine, m
         first = await post(path, raw, key)
         assert first["uploaded_count"] == 2 and first["replayed"] is False, path
         taken = await handle(engine, cid).query(CampaignWorkflow.append_results, prefix)
-        assert list(taken) == [f"{prefix}{fingerprint_as_before(raw)[:20]}-0"], path
+        assert list(taken) == [f"{prefix}{fingerprint_as_before(raw)[:20]}-z0"], path
         replay = await post(path, json.dumps(append, indent=1).encode(), key)
         assert replay["replayed"] is True and replay["uploaded_count"] == 2, path
     unkeyed = await post(f"/campaigns/{cid}/contacts", json.dumps({"contacts": rows(1, start=940),
