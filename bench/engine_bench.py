@@ -19,8 +19,10 @@ subprocess), and measures:
              POST /campaigns/{id}/contacts when the API has it, else from several campaigns):
              time, per-contact time against the smallest N, worker peak RSS (VmHWM), the
              longest history of any workflow run
-6. multi     (--multi K, 2 by default, not in --quick) the engine with K workers on one task queue, one of them
-             SIGKILLed mid-campaign: the campaign must still complete, every contact once
+6. multi     (--multi K, 2 by default, not in --quick) the engine with 1 and with K workers on one task
+             queue, alternated (`workers_speedup`: K workers' rate over one's, median of the pairs);
+             then K workers with one of them SIGKILLed mid-campaign: the campaign must still
+             complete, every contact once
 
 For every phase it also records where the time went: CPU seconds of the server, the
 worker(s) (Python thread vs the SDK's Rust threads) and the API, the server's frontend
@@ -980,6 +982,16 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
         out["multi_n"] = multi[0].n
         out["multi_contacts_per_s"] = rnd(multi[0].contacts_per_s)
         out["multi_ok"] = multi[0].ok
+    one = [r for r in bench.results if r.name.startswith("engine scale x1 ")]
+    many = [r for r in bench.results if r.name.startswith("engine scale x") and not r.name.startswith("engine scale x1 ")]
+    if one and many:
+        speedups = [m.contacts_per_s / o.contacts_per_s for o, m in zip(one, many, strict=False)]
+        out["workers_speedup"] = rnd(statistics.median(speedups))
+        out["workers_speedups"] = [rnd(x) for x in speedups]
+        lines.append("")
+        lines.append(f"workers: {len(many)} pair(s) of 1 against {out.get('multi_workers')} worker(s): "
+                     + ", ".join(f"{o.contacts_per_s:.1f} -> {m.contacts_per_s:.1f}" for o, m in zip(one, many, strict=False))
+                     + f" contacts/s; speed-up (median) {out['workers_speedup']:.2f}")
     if len(pts) > 1:
         lines.append("")
         lines.append("growth: " + ", ".join(f"N={r.n} {r.per_contact_ms:.1f} ms/contact" for r in pts)
@@ -1023,6 +1035,10 @@ async def run(args: argparse.Namespace) -> int:
                     continue  # measured above
                 await bench.engine(n, f"growth {n}", workers=args.workers, append_size=args.append_size)
         if "multi" not in skip and args.multi > 1:
+            # Speed-up: one worker against K, alternated pair by pair on the same server.
+            for rep in range(args.repeats):
+                await bench.engine(args.multi_n, f"scale x1 r{rep + 1}", workers=1)
+                await bench.engine(args.multi_n, f"scale x{args.multi} r{rep + 1}", workers=args.multi)
             await bench.engine(args.multi_n, f"multi x{args.multi}", workers=args.multi, kill_one_at=0.3)
     except BaseException as err:  # noqa: BLE001 - report what was measured, then fail
         import traceback
@@ -1136,7 +1152,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="give a campaign up when no call was placed for this long")
     p.add_argument("--profile", metavar="DIR", help="run workers and API under py-spy, write profiles here")
     p.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
-    p.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    venv_py_spy = Path(sys.executable).parent / "py-spy"  # the venv's, also when it is not activated
+    p.add_argument("--py-spy", default=str(venv_py_spy) if venv_py_spy.exists() else shutil.which("py-spy") or "py-spy")
     p.add_argument("--json-out", help="also write every measurement to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target of issue 6 is missed")
