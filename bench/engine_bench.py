@@ -239,6 +239,7 @@ class Stack:
         self.server: Proc | None = None
         self.client = None
         self.procs: list[Proc] = []
+        self.cgroups: list[Path] = []
 
     # The dev server ----------------------------------------------------------------------
     async def start_server(self) -> None:
@@ -318,6 +319,7 @@ class Stack:
     async def start_engine_worker(self, env: dict[str, str], name: str = "worker") -> Proc:
         proc = self._spawn(name, [sys.executable, "worker.py"], env)
         await self._wait_for_log(proc, "worker polling task queue")
+        self.limit_cpu(proc)
         return proc
 
     async def start_baseline_worker(self) -> Proc:
@@ -325,7 +327,33 @@ class Stack:
         proc = self._spawn("baseline-worker", [sys.executable, "-m", "bench.engine_bench", "--role",
                                                "baseline-worker"], env)
         await self._wait_for_log(proc, "worker polling task queue")
+        self.limit_cpu(proc)
         return proc
+
+    def limit_cpu(self, proc: Proc) -> None:
+        """--worker-cpu F: the worker process gets at most F of one core (a cgroup of its own
+        with a CFS quota), like a worker pod with a CPU limit. On a machine whose cores the
+        server takes, this is how workers become the bottleneck, so that adding workers shows
+        what they add. Linux, as root: cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us)."""
+        fraction = self.args.worker_cpu
+        if not fraction:
+            return
+        period = 100_000
+        quota = max(int(fraction * period), 1_000)
+        name = f"engine-bench-{os.getpid()}-{len(self.cgroups)}"
+        v2 = Path("/sys/fs/cgroup")
+        if (v2 / "cgroup.controllers").exists():
+            group = v2 / name
+            group.mkdir()
+            (group / "cpu.max").write_text(f"{quota} {period}")
+        else:
+            group = Path("/sys/fs/cgroup/cpu") / name
+            group.mkdir()
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        self.cgroups.append(group)
+        for pid in {proc.popen.pid, proc.pid}:  # py-spy (under --profile) and the worker itself
+            (group / "cgroup.procs").write_text(str(pid))
 
     async def start_api(self, env: dict[str, str], name: str = "api") -> tuple[Proc, str]:
         import httpx
@@ -352,6 +380,11 @@ class Stack:
             try:
                 proc.stop(timeout=10)
             except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        for group in self.cgroups:
+            try:
+                group.rmdir()
+            except OSError:
                 pass
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -974,6 +1007,7 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
         "all_ok": all(r.ok for r in bench.results) and bench.util.get("ok", True),
         "cpus": os.cpu_count(),
         "server_persistence": "memory" if args.in_memory else "sqlite wal",
+        "worker_cpu_limit": args.worker_cpu,
         "max_load_avg": rnd(max((r.usage.load_avg for r in bench.results), default=None), 1),
     }
     multi = [r for r in bench.results if r.name.startswith("engine multi")]
@@ -1150,6 +1184,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="extra environment for the engine worker and API (e.g. WORKER_MAX_CONCURRENT_ACTIVITIES=50)")
     p.add_argument("--stall-seconds", type=float, default=90.0,
                    help="give a campaign up when no call was placed for this long")
+    p.add_argument("--worker-cpu", type=float, metavar="F",
+                   help="limit each worker process to F of one core (own cgroup, CFS quota; Linux, root): "
+                   "workers then are the bottleneck, as pods with a CPU limit are, and --multi shows what more add")
     p.add_argument("--profile", metavar="DIR", help="run workers and API under py-spy, write profiles here")
     p.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
     venv_py_spy = Path(sys.executable).parent / "py-spy"  # the venv's, also when it is not activated
