@@ -7,8 +7,9 @@ import uuid
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from campaign_engine.models import CampaignStatus, RedialPolicy
-from tests.helpers import campaign_input, make_config, make_contacts
+from campaign_engine.models import CampaignInput, CampaignStatus, ContactBatch, RedialPolicy
+from campaign_engine.packing import pack_contacts
+from tests.helpers import make_config, make_contacts
 from tests.test_contact_timers import sim_settings
 from worker import WORKFLOWS, running_worker
 from workflows.campaign import CampaignWorkflow
@@ -20,9 +21,15 @@ async def test_recorded_campaign_histories_replay_cleanly(ts_env, carrier_db, ta
     config = make_config(f"CAMP-RP-{uuid.uuid4().hex[:6]}",
                          redial=RedialPolicy(enabled=True, max_attempts=3, retry_intervals=[600, 3600]))
     wf_id = f"campaign/acme/{config.campaign_id}"
+    contacts = make_contacts(6)
     async with running_worker(ts_env.client, settings):
+        # As the API starts one: compressed contacts in the start, the rest by signal.
         handle = await ts_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(6)), id=wf_id, task_queue=task_queue)
+            CampaignWorkflow.run,
+            CampaignInput(config=config, packed_contacts=pack_contacts(contacts[:4]), expected_contacts=6),
+            id=wf_id, task_queue=task_queue)
+        await handle.signal(CampaignWorkflow.add_contacts,
+                            ContactBatch(chunk_id="upload-1", packed=pack_contacts(contacts[4:])))
         summary = await handle.result()
     assert summary.status == CampaignStatus.COMPLETED
     histories = [await handle.fetch_history()]
