@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from campaign_engine.policy.caller_id import parse_strategy
@@ -20,6 +20,9 @@ from campaign_engine.policy.redial_rules import RuleBasedRedial
 from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, validate_time_zone
 
 MAX_CONTACTS_PER_REQUEST = 1000
+# A contact's custom_data travels in its workflow's input, with every call to the carrier and
+# agent, and in every webhook: Temporal refuses a payload over 2 MB, carriers far less.
+MAX_CUSTOM_DATA_BYTES = 64 * 1024
 
 
 def too_many_contacts_message(n: int | None) -> str:
@@ -98,6 +101,16 @@ class ContactIn(BaseModel):
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return validate_time_zone(value) if value else None
+
+    @field_validator("custom_data")
+    @classmethod
+    def _custom_data_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(to_json(value))
+        if size > MAX_CUSTOM_DATA_BYTES:
+            raise PydanticCustomError(
+                "custom_data_too_large", "is {size} bytes as JSON; the limit is {limit} per contact",
+                {"size": size, "limit": MAX_CUSTOM_DATA_BYTES})
+        return value
 
 
 class CampaignIn(BaseModel):

@@ -428,3 +428,13 @@ def test_eta_is_computed_from_the_contacts_due_times():
     config = campaigns.build_config(body, "acme", Settings(campaign_api_keys="acme:k"), now)
     later = [Contact(key=i, phone="+919800000001", scheduled_at=now + timedelta(hours=i)) for i in range(3)]
     assert campaigns.eta_for(config, later, now) > campaigns.eta_for(config, later[:1], now) > now
+
+
+def test_a_contact_with_too_much_custom_data_is_refused_by_row():
+    rows = [{"phone_number": "+919800000001", "custom_data": {"notes": "x" * 70_000}},
+            {"phone_number": "+919800000002", "custom_data": {"notes": "x" * 60_000}}]
+    validated = campaigns.validate_rows(rows, scheduled=False)
+    assert [c.phone for c in validated.contacts] == ["+919800000002"]  # 60 KB is within the limit
+    [error] = validated.errors
+    assert error["row"] == 0 and error["field"] == "contacts[0].custom_data"
+    assert "65536" in error["message"]
