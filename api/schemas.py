@@ -21,8 +21,9 @@ from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, 
 
 MAX_CONTACTS_PER_REQUEST = 1000
 # A contact's custom_data travels in its workflow's input, with every call to the carrier and
-# agent, and in every webhook: Temporal refuses a payload over 2 MB, carriers far less.
-MAX_CUSTOM_DATA_BYTES = 64 * 1024
+# agent, and in every webhook; it is in the campaign's history twice (upload and child start),
+# which Temporal ends at 50 MB: 1,000 contacts at 16 KiB stay well within one run's share.
+MAX_CUSTOM_DATA_BYTES = 16 * 1024
 
 
 def too_many_contacts_message(n: int | None) -> str:
