@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.contact_starter import ContactStarter
 from activities.providers.registry import build_providers
 from activities.telephony import TelephonyActivities
 from activities.webhook_settings import WebhookSettings
@@ -35,11 +36,13 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
     providers = build_providers(settings, client)
     telephony = TelephonyActivities(providers)
     webhooks = WebhookActivities(WebhookSettings())
+    starter = ContactStarter(client)
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook],
+        activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook,
+                    starter.start_contact_workflows],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **{"workflow_runner": WORKFLOW_RUNNER, **worker_options},

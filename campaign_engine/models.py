@@ -130,6 +130,10 @@ class CampaignConfig(BaseModel):
     dial_task_queue: str | None = None
     # Children one campaign run starts before it continues as new (tests lower it).
     children_per_run: int = Field(1_000, ge=1, le=1_000)
+    # What continue-as-new may carry (compressed state and the contacts not started yet;
+    # Temporal refuses an input over 2 MB). Contacts that do not fit are started as workflows
+    # of their own instead (tests lower it).
+    carry_limit_bytes: int = Field(1_500_000, ge=1, le=1_800_000)
 
 
 class CampaignInput(BaseModel):
@@ -340,6 +344,16 @@ class CampaignState(BaseModel):
     # Pacing (callsPerSecond): the token bucket's level and when it was last computed.
     pace_tokens: float = 0.0
     pace_at: datetime | None = None
+
+
+class ContactStartRequest(BaseModel):
+    """Contacts a campaign starts as workflows of their own, not as its children: those it
+    cannot carry across continue-as-new (see CampaignConfig.carry_limit_bytes)."""
+
+    campaign_workflow_id: str
+    task_queue: str
+    config: CampaignConfig
+    packed_contacts: str  # campaign_engine.packing
 
 
 class ContactBatch(BaseModel):

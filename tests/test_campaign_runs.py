@@ -16,7 +16,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from activities.providers.simulated import CarrierLedger
 from campaign_engine.models import CampaignInput, CampaignStatus, ContactState, Outcome
-from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.helpers import campaign_input, incompressible_text, make_config, make_contacts, wait_for
 from tests.test_contact_timers import sim_settings
 from worker import running_worker
 from workflows.campaign import CampaignWorkflow
@@ -119,3 +119,41 @@ async def test_batches_that_never_come_are_counted_missing_not_waited_for(ts_env
     assert summary.calls_placed == 3
     assert progress.missing_contacts == 2 and progress.expected_contacts == 3
     assert progress.finished_at - progress.started_at >= timedelta(minutes=15)
+
+
+async def test_waiting_contacts_that_do_not_fit_in_continue_as_new_are_started_on_their_own(
+        dev_env, task_queue, carrier_db):
+    """Contacts waiting for a later run travel in the continue-as-new input with their
+    custom_data, which Temporal refuses over 2 MB. Here every contact carries 2 KB that does
+    not compress and the carry limit is lowered to 40 KB: the run starts the waiting contacts
+    that do not fit as workflows of their own. Every contact is called once, with its data."""
+    settings = sim_settings(carrier_db, task_queue, "completed=1")
+    n = 60
+    contacts = [c.model_copy(update={"custom_data": {"notes": incompressible_text(2000, c.key)}})
+                for c in make_contacts(n)]
+    config = make_config(f"CAMP-CARRY-{uuid.uuid4().hex[:6]}", children_per_run=10, carry_limit_bytes=40_000,
+                         is_context_based=True)
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, contacts), id=wf_id, task_queue=task_queue)
+        summary = await asyncio.wait_for(handle.result(), 120)
+        progress = await handle.query(CampaignWorkflow.progress)
+
+    assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == n
+    assert progress.run >= 2 and all(c.state == ContactState.DONE for c in progress.contacts)
+    ledger = CarrierLedger(carrier_db)
+    calls = ledger.calls(config.campaign_id)
+    ledger.close()
+    assert len(calls) == n and len({c["to"] for c in calls}) == n
+    by_phone = {c.phone: c.custom_data["notes"] for c in contacts}
+    assert all(call["variables"]["notes"] == by_phone[call["to"]] for call in calls)
+    # Both ways were taken: children of a campaign run, and workflows started on their own.
+    children = on_their_own = 0
+    for key in range(n):
+        desc = await dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}").describe()
+        if desc.parent_id:
+            children += 1
+        else:
+            on_their_own += 1
+    assert children >= 10 and on_their_own > 0, (children, on_their_own)

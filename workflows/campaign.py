@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import timedelta
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
@@ -23,7 +24,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from campaign_engine import search_attributes as sa
     from campaign_engine.ids import contact_workflow_id
-    from campaign_engine.packing import unpack_contacts
+    from campaign_engine.packing import pack_in_chunks, unpack_contacts
     from campaign_engine.models import (
         AppendResult,
         AttemptReport,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Contact,
         ContactBatch,
         ContactCallInput,
+        ContactStartRequest,
         ContactPage,
         ContactPageRequest,
         ContactState,
@@ -63,6 +65,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Children started per batch; each batch's starts are awaited together.
 START_BATCH = 200
+# ... and at most this much contact data: a batch's start commands travel in one workflow task
+# completion, which Temporal refuses over 4 MB (the run is then terminated, GrpcMessageTooLarge).
+START_BATCH_BYTES = 1_000_000
+START_BATCH_BYTES_PATCH = "start-batch-bytes"
 # Signals (grants, stops) sent per batch; Temporal allows 2,000 pending per run.
 SIGNAL_BATCH = 500
 # A run continues as new past this many events (Temporal's hard limit is 51,200) or once
@@ -72,6 +78,9 @@ SIGNAL_BATCH = 500
 # run with 1,900 of them is 4 times slower per event than one with 1,000 (a 10,000-contact
 # start made queries time out).
 MAX_RUN_EVENTS = 8_000
+# Contacts per start_contact_workflows activity, as compressed JSON (an activity's input is
+# limited to 2 MB like any payload).
+START_OUTSIDE_PIECE_BYTES = 1_000_000
 # An upload's batches after the first come by signal right after the start. If some have not
 # come by this long after (the request broke off and was never retried with its key), the
 # campaign counts them as missing and goes on with the contacts it has.
@@ -89,6 +98,16 @@ def pack_carried(state: CampaignState, unstarted: list[Contact]) -> str:
     """What continue-as-new carries, as compressed JSON (base64)."""
     raw = _Carried(state=state, unstarted=unstarted).model_dump_json().encode()
     return base64.b64encode(zlib.compress(raw, 6)).decode()
+
+
+def _within_bytes(contacts: list[Contact], limit: int) -> list[Contact]:
+    """The longest prefix of `contacts` (one at least) whose JSON stays within `limit`."""
+    size = 0
+    for i, contact in enumerate(contacts):
+        size += len(to_json(contact))
+        if size > limit and i > 0:
+            return contacts[:i]
+    return contacts
 
 
 def _unpacked(packed: str | None) -> list[Contact]:
@@ -166,9 +185,9 @@ class CampaignWorkflow:
                     # Contacts not started yet travel with their data; started ones are
                     # only their compact summaries. Both compressed: a 10,000-contact state
                     # is over 3 MB as JSON, past Temporal's 2 MB limit on the input.
+                    packed = await self._pack_for_next_run()
                     workflow.continue_as_new(CampaignInput(
-                        config=self._config, expected_contacts=self._expected,
-                        packed=pack_carried(st, self._to_start),
+                        config=self._config, expected_contacts=self._expected, packed=packed,
                     ))
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -563,9 +582,48 @@ class CampaignWorkflow:
                 return  # the rest start in the next run
             room = self._config.children_per_run - self._children_started_this_run
             batch = self._to_start[: min(START_BATCH, room)]
+            if workflow.patched(START_BATCH_BYTES_PATCH):
+                batch = _within_bytes(batch, START_BATCH_BYTES)
             del self._to_start[: len(batch)]
             self._children_started_this_run += len(batch)
             await asyncio.gather(*(self._start_child(c) for c in batch))
+
+    async def _pack_for_next_run(self) -> str:
+        """What continue-as-new carries, within `carry_limit_bytes`. Contacts waiting to start
+        carry their custom_data: when they do not all fit (kilobytes each, appended faster than
+        runs start them), the ones that do not are started now as workflows of their own."""
+        limit = self._config.carry_limit_bytes
+        packed = pack_carried(self._state, self._to_start)
+        while len(packed) > limit and self._to_start:
+            # Keep the share that should fit (with room to spare), start the rest; at worst,
+            # all of them (the summaries alone may be what is large).
+            keep = int(len(self._to_start) * limit / len(packed) * 0.8)
+            overflow = self._to_start[keep:]
+            del self._to_start[keep:]
+            await self._start_outside(overflow)
+            packed = pack_carried(self._state, self._to_start)
+        return packed
+
+    async def _start_outside(self, contacts: list[Contact]) -> None:
+        """Start contacts as workflows of their own (activities/contact_starter.py): they ask
+        for each call and report by signal, like children handed over to a later run."""
+        now = workflow.now()
+        for contact in contacts:
+            due_now = contact.scheduled_at is None or contact.scheduled_at <= now
+            self._state.contacts[contact.key].state = ContactState.QUEUED if due_now else ContactState.SCHEDULED
+        info = workflow.info()
+        # One piece at a time: each activity's input travels in a workflow task completion,
+        # which Temporal refuses over 4 MB.
+        for piece in pack_in_chunks(contacts, START_OUTSIDE_PIECE_BYTES):
+            await workflow.execute_activity(
+                "start_contact_workflows",
+                ContactStartRequest(campaign_workflow_id=info.workflow_id, task_queue=info.task_queue,
+                                    config=self._config, packed_contacts=piece),
+                result_type=int,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=1),
+                summary="start contacts that do not fit in continue-as-new",
+            )
 
     async def _start_child(self, contact: Contact) -> None:
         st = self._state
