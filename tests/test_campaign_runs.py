@@ -15,7 +15,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.providers.simulated import CarrierLedger
-from campaign_engine.models import CampaignInput, CampaignStatus, ContactState, Outcome
+from campaign_engine.models import CampaignInput, CampaignStatus, ContactCallInput, ContactState, Outcome
+from campaign_engine.packing import pack_contacts
 from tests.helpers import campaign_input, incompressible_text, make_config, make_contacts, wait_for
 from tests.test_contact_timers import sim_settings
 from worker import running_worker
@@ -157,3 +158,27 @@ async def test_waiting_contacts_that_do_not_fit_in_continue_as_new_are_started_o
         else:
             on_their_own += 1
     assert children >= 10 and on_their_own > 0, (children, on_their_own)
+
+
+async def test_child_starts_go_in_batches_small_enough_for_one_workflow_task(dev_env, task_queue, carrier_db):
+    """Each child's input holds its contact and the campaign's configuration, and a batch of
+    child starts travels in one workflow task completion, which Temporal refuses over 4 MB
+    (it then terminates the run). 200 contacts at 15 KB, with 500 caller ids in the
+    configuration, are about 5 MB: the batch must be split by size."""
+    import workflows.campaign as campaign_module
+
+    settings = sim_settings(carrier_db, task_queue, "completed=1")
+    n = 220
+    contacts = [c.model_copy(update={"custom_data": {"notes": "x" * 15_000}}) for c in make_contacts(n)]
+    from_numbers = [f"+1415555{i:04d}" for i in range(500)]
+    config = make_config(f"CAMP-BATCH-{uuid.uuid4().hex[:6]}", from_numbers=from_numbers)
+    assert len(ContactCallInput(campaign_workflow_id="x", config=config, contact=contacts[0])
+               .model_dump_json()) * campaign_module.START_BATCH > 4_500_000
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run,
+            CampaignInput(config=config, packed_contacts=pack_contacts(contacts), expected_contacts=n),
+            id=wf_id, task_queue=task_queue)
+        summary = await asyncio.wait_for(handle.result(), 120)
+    assert summary.status == CampaignStatus.COMPLETED and summary.calls_placed == n
