@@ -131,6 +131,20 @@ async def _find_campaign(client, campaign_id: str) -> str:
     raise SystemExit(f"no campaign {campaign_id} found in Temporal")
 
 
+async def _progress(handle):
+    """The campaign's progress query, or a one-line reason why it cannot be had."""
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from workflows.campaign import CampaignWorkflow
+
+    try:
+        return await handle.query(CampaignWorkflow.progress)
+    except (RPCError, WorkflowQueryFailedError) as err:
+        raise SystemExit(f"campaign {handle.id} does not answer queries ({err}); is a worker running? "
+                         f"`temporal workflow describe -w {handle.id}` shows a failing workflow task") from None
+
+
 def _progress_table(progress) -> str:
     lines = [
         f"{progress.name} ({progress.campaign_id}): {progress.status.value}  {progress.percentage}%",
@@ -151,14 +165,13 @@ def _progress_table(progress) -> str:
 async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json: bool) -> int:
     from campaign_engine.models import CampaignStatus
     from campaign_engine.temporal import connect
-    from workflows.campaign import CampaignWorkflow
 
     client = await connect(settings)
     wf_id = await _find_campaign(client, campaign_id)
     handle = client.get_workflow_handle(wf_id)
     done = {CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED}
     if not watch:
-        progress = await handle.query(CampaignWorkflow.progress)
+        progress = await _progress(handle)
         print(progress.model_dump_json(indent=2) if as_json else _progress_table(progress))
         return 0
     from rich.console import Console
@@ -169,7 +182,7 @@ async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json:
                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(campaign_id, total=None, detail="")
         while True:
-            progress = await handle.query(CampaignWorkflow.progress)
+            progress = await _progress(handle)
             final = sum(progress.by_state.get(s, 0) for s in ("done", "removed", "canceled"))
             detail = f"{progress.status.value} · {progress.calls_placed} calls · {progress.live_calls} live"
             bar.update(task, total=progress.total_contacts, completed=final, detail=detail)
