@@ -50,8 +50,7 @@ class ContactStarter:
                         # Once per contact, ever: running or already finished, it is not started again.
                         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        static_summary=f"{contact.masked or 'contact ' + str(contact.key)} · "
-                                       f"campaign {request.config.name}",
+                        static_summary=contact.workflow_summary(request.config.name),
                     )
                     started += 1
                 except WorkflowAlreadyStartedError:

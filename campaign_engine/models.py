@@ -98,6 +98,15 @@ class Contact(BaseModel):
     # its number, else the window's): resolved once at upload, outside the workflows.
     zones: list[str] = Field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        """How summaries name the contact: its masked number, else its position."""
+        return self.masked or f"contact {self.key}"
+
+    def workflow_summary(self, campaign_name: str) -> str:
+        """The Web UI summary of this contact's workflow, however it was started."""
+        return f"{self.label} · campaign {campaign_name}"
+
 
 class CampaignConfig(BaseModel):
     """Everything about a campaign except its contacts."""

@@ -656,7 +656,7 @@ class CampaignWorkflow:
                 ),
                 id=wf_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{contact.masked or 'contact ' + str(contact.key)} · campaign {self._config.name}",
+                static_summary=contact.workflow_summary(self._config.name),
             )
         except WorkflowAlreadyStartedError:
             return  # started by an earlier try of this same step: nothing to do

@@ -313,7 +313,7 @@ class ContactCallWorkflow:
             attempt_started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
             provider=cfg.provider,
         )
-        summary = f"dial {contact.masked or 'contact ' + str(contact.key)} (call {attempt})"
+        summary = f"dial {contact.label} (call {attempt})"
         try:
             if cfg.dial_task_queue:
                 # A carrier account with a calls-per-second cap: its own task queue, which the
