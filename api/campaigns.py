@@ -47,9 +47,6 @@ from workflows.campaign import CampaignWorkflow
 
 # With redial enabled and no maxAttempts: three calls per contact (one call, two redials).
 DEFAULT_MAX_ATTEMPTS_WHEN_ENABLED = 3
-# Contacts travel to the workflow compressed, in pieces of at most this size (Temporal
-# refuses a payload over 2 MB): the start carries the first piece, signals carry the rest.
-CHUNK_BYTES = 1_000_000
 
 
 # A contact's zones from its parsed number and its own `timezone`.
@@ -202,11 +199,6 @@ def campaign_id_for_key(tenant_id: str, idem_key: str, now: datetime) -> str:
     return f"CAMP-{now.year}-" + base64.b32encode(digest).decode()[:10]
 
 
-def packed_chunks(contacts: list[Contact]) -> list[str]:
-    """The contacts compressed (campaign_engine.packing), in pieces of at most CHUNK_BYTES."""
-    return pack_in_chunks(contacts, CHUNK_BYTES)
-
-
 def eta_for(config: CampaignConfig, contacts: list[Contact], now: datetime) -> datetime:
     return campaign_eta(config, now, [c.scheduled_at for c in contacts],
                         contact_zones=[c.zones for c in contacts])
@@ -262,7 +254,8 @@ async def start_campaign_workflow(
 ) -> WorkflowHandle:
     """Durably start the campaign; returns once Temporal has every contact."""
     wf_id = campaign_workflow_id(config.tenant_id, config.campaign_id)
-    chunks = packed_chunks(contacts)
+    # Compressed pieces (campaign_engine.packing): the start carries the first, signals the rest.
+    chunks = pack_in_chunks(contacts)
     status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
     handle = await client.start_workflow(
         CampaignWorkflow.run,
@@ -301,7 +294,7 @@ async def complete_started_upload(handle: WorkflowHandle, contacts: list[Contact
     """A retry (same Idempotency-Key, same body) of an upload whose campaign was started:
     the first request may have broken off before every batch was sent, so send them again.
     A campaign that has ended had every batch (it cannot end without them)."""
-    batches = packed_chunks(contacts)[1:]
+    batches = pack_in_chunks(contacts)[1:]
     if not batches:
         return
     try:

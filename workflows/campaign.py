@@ -10,8 +10,6 @@ Temporal's history and pending-children limits) while they keep running.
 from __future__ import annotations
 
 import asyncio
-import base64
-import zlib
 from collections import Counter
 from datetime import timedelta
 
@@ -24,7 +22,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from campaign_engine import search_attributes as sa
     from campaign_engine.ids import contact_workflow_id
-    from campaign_engine.packing import pack_in_chunks, unpack_contacts
+    from campaign_engine.packing import compress, decompress, pack_in_chunks, unpack_contacts
     from campaign_engine.models import (
         AppendResult,
         AttemptReport,
@@ -78,9 +76,6 @@ SIGNAL_BATCH = 500
 # run with 1,900 of them is 4 times slower per event than one with 1,000 (a 10,000-contact
 # start made queries time out).
 MAX_RUN_EVENTS = 8_000
-# Contacts per start_contact_workflows activity, as compressed JSON (an activity's input is
-# limited to 2 MB like any payload).
-START_OUTSIDE_PIECE_BYTES = 1_000_000
 # An upload's batches after the first come by signal right after the start. If some have not
 # come by this long after (the request broke off and was never retried with its key), the
 # campaign counts them as missing and goes on with the contacts it has.
@@ -97,7 +92,7 @@ class _Carried(BaseModel):
 def pack_carried(state: CampaignState, unstarted: list[Contact]) -> str:
     """What continue-as-new carries, as compressed JSON (base64)."""
     raw = _Carried(state=state, unstarted=unstarted).model_dump_json().encode()
-    return base64.b64encode(zlib.compress(raw, 6)).decode()
+    return compress(raw, 6)
 
 
 def _within_bytes(contacts: list[Contact], limit: int) -> list[Contact]:
@@ -116,7 +111,7 @@ def _unpacked(packed: str | None) -> list[Contact]:
 
 def unpack_carried(input: CampaignInput) -> CampaignInput:
     assert input.packed is not None
-    carried = _Carried.model_validate_json(zlib.decompress(base64.b64decode(input.packed)))
+    carried = _Carried.model_validate_json(decompress(input.packed))
     return input.model_copy(update={"carried": carried.state, "unstarted": carried.unstarted, "packed": None})
 
 
@@ -614,7 +609,7 @@ class CampaignWorkflow:
         info = workflow.info()
         # One piece at a time: each activity's input travels in a workflow task completion,
         # which Temporal refuses over 4 MB.
-        for piece in pack_in_chunks(contacts, START_OUTSIDE_PIECE_BYTES):
+        for piece in pack_in_chunks(contacts):
             await workflow.execute_activity(
                 "start_contact_workflows",
                 ContactStartRequest(campaign_workflow_id=info.workflow_id, task_queue=info.task_queue,

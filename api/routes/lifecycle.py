@@ -32,7 +32,6 @@ from api.campaigns import (
     body_fingerprint,
     build_config,
     campaign_id_for_key,
-    packed_chunks,
     config_zone_resolver,
     complete_started_upload,
     start_campaign_workflow,
@@ -58,6 +57,7 @@ from api.lifecycle_schemas import (
     UploadTarget,
 )
 from campaign_engine.ids import campaign_workflow_id, is_safe_id
+from campaign_engine.packing import pack_in_chunks
 from campaign_engine.models import (
     CampaignConfig,
     CampaignProgress,
@@ -372,7 +372,7 @@ async def append_rows(
         try:
             # "-z": compressed pieces, named apart from the plain ones of older versions (a
             # keyed retry across an upgrade then re-sends them all; duplicates are merged).
-            for i, packed in enumerate(packed_chunks(validated.contacts)):
+            for i, packed in enumerate(pack_in_chunks(validated.contacts)):
                 chunk_id = f"{chunk_base}-z{i}"
                 if chunk_id in taken:  # appended by the earlier request: its answer again
                     added, duplicates = taken[chunk_id]
