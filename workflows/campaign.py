@@ -105,6 +105,12 @@ def _within_bytes(contacts: list[Contact], limit: int) -> list[Contact]:
     return contacts
 
 
+def _waiting_state(contact: Contact, now) -> ContactState:
+    """A started contact not yet dialling: queued once due, else scheduled."""
+    due = contact.scheduled_at is None or contact.scheduled_at <= now
+    return ContactState.QUEUED if due else ContactState.SCHEDULED
+
+
 def _unpacked(packed: str | None) -> list[Contact]:
     return unpack_contacts(packed) if packed else []
 
@@ -604,8 +610,7 @@ class CampaignWorkflow:
         for each call and report by signal, like children handed over to a later run."""
         now = workflow.now()
         for contact in contacts:
-            due_now = contact.scheduled_at is None or contact.scheduled_at <= now
-            self._state.contacts[contact.key].state = ContactState.QUEUED if due_now else ContactState.SCHEDULED
+            self._state.contacts[contact.key].state = _waiting_state(contact, now)
         info = workflow.info()
         # One piece at a time: each activity's input travels in a workflow task completion,
         # which Temporal refuses over 4 MB.
@@ -623,18 +628,16 @@ class CampaignWorkflow:
     async def _start_child(self, contact: Contact) -> None:
         st = self._state
         summary = st.contacts[contact.key]
-        now = workflow.now()
-        due_now = contact.scheduled_at is None or contact.scheduled_at <= now
+        waiting = _waiting_state(contact, workflow.now())
         # The campaign's go-ahead for the first call travels with the start when nothing
         # could hold it back; otherwise the contact asks when it is due.
-        granted = due_now and st.status == CampaignStatus.IN_PROGRESS and self._free_slots_for_new() > 0
+        granted = (waiting == ContactState.QUEUED and st.status == CampaignStatus.IN_PROGRESS
+                   and self._free_slots_for_new() > 0)
         if granted:
             summary.state = ContactState.DIALING
             st.calls_placed += 1
-        elif not due_now:
-            summary.state = ContactState.SCHEDULED
         else:
-            summary.state = ContactState.QUEUED
+            summary.state = waiting
         wf_id = contact_workflow_id(workflow.info().workflow_id, contact.key)
         try:
             handle = await workflow.start_child_workflow(
