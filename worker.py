@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.contact_audit import ContactAudit
 from activities.contact_starter import ContactStarter
 from activities.providers.registry import build_providers
 from activities.telephony import TelephonyActivities
@@ -37,12 +38,13 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
     telephony = TelephonyActivities(providers)
     webhooks = WebhookActivities(WebhookSettings())
     starter = ContactStarter(client)
+    audit = ContactAudit(client)
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook,
-                    starter.start_contact_workflows],
+                    starter.start_contact_workflows, audit.find_contacts_ended_without_report],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **{"workflow_runner": WORKFLOW_RUNNER, **worker_options},

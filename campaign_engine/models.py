@@ -143,6 +143,9 @@ class CampaignConfig(BaseModel):
     # Temporal refuses an input over 2 MB). Contacts that do not fit are started as workflows
     # of their own instead (tests lower it).
     carry_limit_bytes: int = Field(1_500_000, ge=1, le=1_800_000)
+    # How often a run holding contacts that report by signal (handed over, or started outside
+    # its children) looks for ones whose workflow ended without a report (tests lower it).
+    ended_contacts_check_seconds: float = Field(600.0, gt=0)
 
 
 class CampaignInput(BaseModel):
@@ -363,6 +366,13 @@ class ContactStartRequest(BaseModel):
     task_queue: str
     config: CampaignConfig
     packed_contacts: str  # campaign_engine.packing
+
+
+class EndedContact(BaseModel):
+    """A contact whose workflow ended without reporting its end (terminated, failed, timed out)."""
+
+    key: int
+    status: str  # 'terminated', 'failed', 'timed out', 'canceled'
 
 
 class ContactBatch(BaseModel):

@@ -104,6 +104,39 @@ async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queu
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
+async def test_a_terminated_contact_of_an_earlier_run_ends_its_contact(dev_env, task_queue, carrier_db):
+    # 4 contacts, 2 children per run: the first run's two are on a call when it continues as
+    # new, so they are handed over and report by signal only. All four are then terminated:
+    # the second run sees its own children's end as their result, and must find the other two
+    # by looking (without that, it waited for ever).
+    settings = sim_settings(carrier_db, task_queue, "completed=1").model_copy(
+        update={"simulated_talk_seconds": "600"})
+    config = make_config(f"CAMP-TERM2-{uuid.uuid4().hex[:6]}", children_per_run=2,
+                         ended_contacts_check_seconds=0.5)
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(4)), id=wf_id, task_queue=task_queue)
+        ledger = CarrierLedger(carrier_db)
+
+        async def calls_placed() -> int:
+            return len(ledger.calls(config.campaign_id))
+
+        await wait_for(calls_placed, lambda n: n == 4, what="all four contacts on a call")
+        ledger.close()
+        contacts = [dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}") for key in range(4)]
+        assert ["report_by_signal" in await signal_names(c) for c in contacts] == [True, True, False, False]
+        for contact in contacts:
+            await contact.terminate("operator")
+        summary = await asyncio.wait_for(handle.result(), 30)
+        progress = await handle.query(CampaignWorkflow.progress)
+    assert summary.status == CampaignStatus.COMPLETED and progress.run == 2
+    assert summary.by_disposition == {Outcome.FAILED.value: 4}
+    reasons = {c.key: c.reason for c in progress.contacts}
+    assert all("was terminated without reporting its end" in reasons[k] for k in (0, 1)), reasons
+    assert all("ended without a result" in reasons[k] for k in (2, 3)), reasons
+
+
 async def test_batches_that_never_come_are_counted_missing_not_waited_for(ts_env, carrier_db, task_queue):
     # An upload of 5 whose request broke off after the start (3 contacts) and was not retried.
     settings = sim_settings(carrier_db, task_queue, "completed=1")

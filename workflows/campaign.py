@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ControlResult,
         DialGrant,
         DialRequest,
+        EndedContact,
         Outcome,
         RedialUpdate,
     )
@@ -82,6 +83,8 @@ MAX_RUN_EVENTS = 8_000
 UPLOAD_BATCHES_DEADLINE = timedelta(minutes=15)
 # The progress query lists every contact up to this many; past it, use the contacts query.
 PROGRESS_CONTACTS_LIMIT = 1_000
+# Runs look for contacts whose workflows ended without a report (see _close_ended_contacts).
+ENDED_CONTACTS_PATCH = "ended-contacts-check"
 
 
 class _Carried(BaseModel):
@@ -144,6 +147,12 @@ class CampaignWorkflow:
         # run must see their result before it continues as new.
         self._awaiting_result: set[int] = set()
         self._results_due_here: set[int] = set()
+        # Children this run started: it awaits each one's end, whatever way it ends. Other
+        # started contacts report by signal only, so the run checks now and then that their
+        # workflows are still running (see _close_ended_contacts).
+        self._run_children: set[int] = set()
+        self._check_ended = False
+        self._next_ended_check = None
         self._accept(input.contacts or _unpacked(input.packed_contacts))
 
     # --- the process ---------------------------------------------------------------------
@@ -155,11 +164,15 @@ class CampaignWorkflow:
             st.started_at = workflow.now()
         if st.upload_started_at is None:
             st.upload_started_at = workflow.now()
+        if workflow.patched(ENDED_CONTACTS_PATCH):
+            self._check_ended = self._has_contacts_outside_run()
+            self._next_ended_check = workflow.now() + timedelta(seconds=self._config.ended_contacts_check_seconds)
         self._publish()
         while True:
             waits = [w for w in (
                 (self._pacing_wait(), "pacing: next call slot"),
                 (self._upload_wait(), "waiting for the upload's remaining contacts"),
+                (self._ended_check_wait(), "checking for contact workflows that ended without a report"),
             ) if w[0] is not None]
             try:
                 await workflow.wait_condition(
@@ -171,6 +184,7 @@ class CampaignWorkflow:
             except asyncio.TimeoutError:
                 pass
             self._give_up_on_missing_batches()
+            await self._close_ended_contacts()
             await self._start_children()
             await self._send_stops()
             await self._send_policy()
@@ -611,6 +625,7 @@ class CampaignWorkflow:
         now = workflow.now()
         for contact in contacts:
             self._state.contacts[contact.key].state = _waiting_state(contact, now)
+        self._check_ended = self._next_ended_check is not None  # (None: an older run, unpatched)
         info = workflow.info()
         # One piece at a time: each activity's input travels in a workflow task completion,
         # which Temporal refuses over 4 MB.
@@ -658,6 +673,7 @@ class CampaignWorkflow:
             )
         except WorkflowAlreadyStartedError:
             return  # started by an earlier try of this same step: nothing to do
+        self._run_children.add(contact.key)
         if granted:
             self._awaiting_result.add(contact.key)
         # Awaited for every child of this run: one that is terminated still ends its contact.
@@ -678,6 +694,39 @@ class CampaignWorkflow:
         self._results_due_here.discard(key)
         if report is not None:
             self._apply_report(report)
+
+    def _has_contacts_outside_run(self) -> bool:
+        """Whether any started contact that is not this run's child is still open."""
+        return any(not c.state.is_final and c.state != ContactState.PENDING and c.key not in self._run_children
+                   for c in self._state.contacts)
+
+    def _ended_check_wait(self) -> float | None:
+        if not self._check_ended or self._next_ended_check is None:
+            return None
+        return max((self._next_ended_check - workflow.now()).total_seconds(), 0.001)
+
+    async def _close_ended_contacts(self) -> None:
+        """Contacts that report by signal, whose workflow ended without a report (terminated by
+        an operator, say), are final too: the campaign must not wait for them for ever. (This
+        run's own children need no check: it sees each one's end as its result.)"""
+        if not self._check_ended or self._next_ended_check is None or workflow.now() < self._next_ended_check:
+            return
+        ended: list[EndedContact] = await workflow.execute_activity(
+            "find_contacts_ended_without_report",
+            workflow.info().workflow_id,
+            result_type=list[EndedContact],
+            start_to_close_timeout=timedelta(minutes=2),
+            summary="look for contact workflows that ended without a report",
+        )
+        for contact in ended:
+            if contact.key in self._run_children:
+                continue
+            self._apply_report(AttemptReport(
+                key=contact.key, state=ContactState.DONE, disposition=Outcome.FAILED,
+                reason=f"the contact's workflow was {contact.status} without reporting its end",
+            ))
+        self._check_ended = self._has_contacts_outside_run()
+        self._next_ended_check = workflow.now() + timedelta(seconds=self._config.ended_contacts_check_seconds)
 
     async def _hand_over_results(self) -> None:
         """Before continuing as new: children of this run that are still open will report
