@@ -15,7 +15,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.providers.simulated import CarrierLedger
-from campaign_engine.models import CampaignInput, CampaignStatus, ContactCallInput, ContactState, Outcome
+from campaign_engine.models import (
+    CampaignInput,
+    CampaignStatus,
+    ContactCallInput,
+    ContactState,
+    Outcome,
+    RedialPolicy,
+)
 from campaign_engine.packing import pack_contacts
 from tests.helpers import campaign_input, incompressible_text, make_config, make_contacts, wait_for
 from tests.test_contact_timers import sim_settings
@@ -215,3 +222,27 @@ async def test_child_starts_go_in_batches_small_enough_for_one_workflow_task(dev
             id=wf_id, task_queue=task_queue)
         summary = await asyncio.wait_for(handle.result(), 120)
     assert summary.status == CampaignStatus.COMPLETED and summary.calls_placed == n
+
+
+async def test_a_server_that_cannot_list_workflows_does_not_hold_a_campaign_up(ts_env, carrier_db, task_queue):
+    # The time-skipping test server has no visibility: every check for ended contact
+    # workflows fails. Contacts handed over to a second run wait 4 hours for their redials
+    # (24 checks): the campaign still completes, every call made once.
+    settings = sim_settings(carrier_db, task_queue, "no-answer=1")
+    config = make_config(f"CAMP-NOVIS-{uuid.uuid4().hex[:6]}", children_per_run=2,
+                         redial=RedialPolicy(enabled=True, max_attempts=2, retry_intervals=[4 * 3600]))
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(ts_env.client, settings):
+        handle = await ts_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(3)), id=wf_id, task_queue=task_queue)
+        summary = await asyncio.wait_for(handle.result(), 120)
+    assert summary.status == CampaignStatus.COMPLETED
+    assert summary.by_disposition == {Outcome.NO_ANSWER.value: 3} and summary.calls_placed == 6
+    ledger = CarrierLedger(carrier_db)
+    assert len({c["idempotency_key"] for c in ledger.calls(config.campaign_id)}) == 6
+    ledger.close()
+    failed_checks = 0
+    async for event in ts_env.client.get_workflow_handle(wf_id).fetch_history_events():  # the last run
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failed_checks += 1
+    assert failed_checks >= 1  # the checks did run, and failed
