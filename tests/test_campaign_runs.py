@@ -86,25 +86,36 @@ async def test_final_reports_reach_the_campaign_across_continue_as_new(dev_env, 
     assert handed_over > 0 and by_result >= 15, (handed_over, by_result)
 
 
-async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queue, carrier_db):
+async def terminate_contacts_on_a_call(dev_env, task_queue, carrier_db, config, n: int, *, before_terminating=None):
+    """Run a campaign of n contacts on 10-minute calls; once all n are on a call, terminate
+    every contact workflow (as an operator would in the Web UI). Returns the campaign's
+    summary, its progress and its handle."""
     settings = sim_settings(carrier_db, task_queue, "completed=1").model_copy(
         update={"simulated_talk_seconds": "600"})
-    config = make_config(f"CAMP-TERM-{uuid.uuid4().hex[:6]}")
     wf_id = f"campaign/acme/{config.campaign_id}"
     async with running_worker(dev_env.client, settings):
         handle = await dev_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(2)), id=wf_id, task_queue=task_queue)
+            CampaignWorkflow.run, campaign_input(config, make_contacts(n)), id=wf_id, task_queue=task_queue)
         ledger = CarrierLedger(carrier_db)
 
         async def calls_placed() -> int:
             return len(ledger.calls(config.campaign_id))
 
-        await wait_for(calls_placed, lambda n: n == 2, what="both contacts on a call")
+        await wait_for(calls_placed, lambda placed: placed == n, what=f"all {n} contacts on a call")
         ledger.close()
-        for key in range(2):
-            await dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}").terminate("operator")
+        contacts = [dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}") for key in range(n)]
+        if before_terminating:
+            await before_terminating(contacts)
+        for contact in contacts:
+            await contact.terminate("operator")
         summary = await asyncio.wait_for(handle.result(), 30)
         progress = await handle.query(CampaignWorkflow.progress)
+    return summary, progress, handle
+
+
+async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queue, carrier_db):
+    config = make_config(f"CAMP-TERM-{uuid.uuid4().hex[:6]}")
+    summary, progress, handle = await terminate_contacts_on_a_call(dev_env, task_queue, carrier_db, config, 2)
     assert summary.status == CampaignStatus.COMPLETED
     assert summary.by_disposition == {Outcome.FAILED.value: 2}
     assert all("ended without a result" in (c.reason or "") for c in progress.contacts)
@@ -116,27 +127,14 @@ async def test_a_terminated_contact_of_an_earlier_run_ends_its_contact(dev_env, 
     # new, so they are handed over and report by signal only. All four are then terminated:
     # the second run sees its own children's end as their result, and must find the other two
     # by looking (without that, it waited for ever).
-    settings = sim_settings(carrier_db, task_queue, "completed=1").model_copy(
-        update={"simulated_talk_seconds": "600"})
     config = make_config(f"CAMP-TERM2-{uuid.uuid4().hex[:6]}", children_per_run=2,
                          ended_contacts_check_seconds=0.5)
-    wf_id = f"campaign/acme/{config.campaign_id}"
-    async with running_worker(dev_env.client, settings):
-        handle = await dev_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(4)), id=wf_id, task_queue=task_queue)
-        ledger = CarrierLedger(carrier_db)
 
-        async def calls_placed() -> int:
-            return len(ledger.calls(config.campaign_id))
-
-        await wait_for(calls_placed, lambda n: n == 4, what="all four contacts on a call")
-        ledger.close()
-        contacts = [dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}") for key in range(4)]
+    async def two_handed_over(contacts) -> None:
         assert ["report_by_signal" in await signal_names(c) for c in contacts] == [True, True, False, False]
-        for contact in contacts:
-            await contact.terminate("operator")
-        summary = await asyncio.wait_for(handle.result(), 30)
-        progress = await handle.query(CampaignWorkflow.progress)
+
+    summary, progress, _ = await terminate_contacts_on_a_call(
+        dev_env, task_queue, carrier_db, config, 4, before_terminating=two_handed_over)
     assert summary.status == CampaignStatus.COMPLETED and progress.run == 2
     assert summary.by_disposition == {Outcome.FAILED.value: 4}
     reasons = {c.key: c.reason for c in progress.contacts}
