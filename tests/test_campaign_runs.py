@@ -118,6 +118,7 @@ async def test_a_terminated_contact_workflow_ends_its_contact(dev_env, task_queu
     summary, progress, handle = await terminate_contacts_on_a_call(dev_env, task_queue, carrier_db, config, 2)
     assert summary.status == CampaignStatus.COMPLETED
     assert summary.by_disposition == {Outcome.FAILED.value: 2}
+    assert summary.calls_placed == 2  # both calls went out (the carrier has them): still counted
     assert all("ended without a result" in (c.reason or "") for c in progress.contacts)
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
@@ -136,7 +137,7 @@ async def test_a_terminated_contact_of_an_earlier_run_ends_its_contact(dev_env, 
     summary, progress, _ = await terminate_contacts_on_a_call(
         dev_env, task_queue, carrier_db, config, 4, before_terminating=two_handed_over)
     assert summary.status == CampaignStatus.COMPLETED and progress.run == 2
-    assert summary.by_disposition == {Outcome.FAILED.value: 4}
+    assert summary.by_disposition == {Outcome.FAILED.value: 4} and summary.calls_placed == 4
     reasons = {c.key: c.reason for c in progress.contacts}
     assert all("was terminated without reporting its end" in reasons[k] for k in (0, 1)), reasons
     assert all("ended without a result" in reasons[k] for k in (2, 3)), reasons

@@ -685,18 +685,29 @@ class CampaignWorkflow:
     async def _await_final_report(self, key: int, handle) -> None:
         """The contact's final report, from its result. A child that ended without one
         (terminated by an operator, failed) is final too: the campaign must not wait for it."""
+        report = None
         try:
             status = await handle
             report = status.final_report
         except ChildWorkflowError as err:
-            report = AttemptReport(
-                key=key, state=ContactState.DONE, disposition=Outcome.FAILED,
-                reason=f"the contact's workflow ended without a result: {err.cause or err}",
-            )
+            self._end_without_report(key, f"the contact's workflow ended without a result: {err.cause or err}")
         self._awaiting_result.discard(key)
         self._results_due_here.discard(key)
         if report is not None:
             self._apply_report(report)
+
+    def _end_without_report(self, key: int, reason: str) -> None:
+        """A contact whose workflow ended without a final report (terminated, failed) is done,
+        as failed. A call it was granted stays counted as placed: it was most likely under way
+        (the carrier's record has it), and nothing says it was given back."""
+        summary = self._contact(key)
+        if summary is None or summary.state.is_final:
+            return
+        summary.state = ContactState.DONE
+        summary.disposition = Outcome.FAILED
+        summary.reason = reason
+        summary.next_call_at = None
+        self._final += 1
 
     def _has_contacts_outside_run(self) -> bool:
         """Whether any started contact that is not this run's child is still open."""
@@ -728,10 +739,8 @@ class CampaignWorkflow:
                 continue
             for contact in ended:
                 if contact.key not in self._run_children:
-                    self._apply_report(AttemptReport(
-                        key=contact.key, state=ContactState.DONE, disposition=Outcome.FAILED,
-                        reason=f"the contact's workflow was {contact.status} without reporting its end",
-                    ))
+                    self._end_without_report(
+                        contact.key, f"the contact's workflow was {contact.status} without reporting its end")
             self._check_ended = self._has_contacts_outside_run()
 
     async def _hand_over_results(self) -> None:
