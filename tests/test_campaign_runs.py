@@ -28,6 +28,7 @@ from tests.helpers import campaign_input, incompressible_text, make_config, make
 from tests.test_contact_timers import sim_settings
 from worker import running_worker
 from workflows.campaign import CampaignWorkflow
+from workflows.contact_call import ContactCallWorkflow
 
 
 async def signal_names(handle) -> list[str]:
@@ -245,3 +246,31 @@ async def test_a_server_that_cannot_list_workflows_does_not_hold_a_campaign_up(t
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             failed_checks += 1
     assert failed_checks >= 1  # the checks did run, and failed
+
+
+async def test_contacts_of_a_terminated_campaign_end_instead_of_waiting_for_ever(dev_env, carrier_db, task_queue):
+    # An operator terminates the campaign's workflow while its contacts wait to redial. When
+    # the wait is over each asks the campaign for the call, finds it gone, and ends (canceled)
+    # without dialling: no call without the campaign's go-ahead, and no workflow left open.
+    settings = sim_settings(carrier_db, task_queue, "no-answer=1")
+    config = make_config(f"CAMP-GONE-{uuid.uuid4().hex[:6]}",
+                         redial=RedialPolicy(enabled=True, max_attempts=3, retry_intervals=[3]))
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(2)), id=wf_id, task_queue=task_queue)
+
+        async def states():
+            return sorted(c.state.value for c in (await handle.query(CampaignWorkflow.progress)).contacts)
+
+        await wait_for(states, lambda s: s == ["redial_wait", "redial_wait"], what="both contacts waiting to redial")
+        await handle.terminate("operator")
+        contacts = [dev_env.client.get_workflow_handle_for(ContactCallWorkflow.run, f"{wf_id}/contact/{key}")
+                    for key in range(2)]
+        results = [await asyncio.wait_for(c.result(), 30) for c in contacts]
+    assert [r.state for r in results] == [ContactState.CANCELED, ContactState.CANCELED]
+    assert all("campaign's workflow has ended" in (r.reason or "") for r in results)
+    assert [len(r.attempts) for r in results] == [1, 1]
+    ledger = CarrierLedger(carrier_db)
+    assert len(ledger.calls(config.campaign_id)) == 2  # the first calls only
+    ledger.close()

@@ -69,6 +69,8 @@ WEBHOOK_TIMEOUT = timedelta(seconds=30)
 WEBHOOK_GIVE_UP = timedelta(hours=24)
 # Workflows started before customer webhooks existed replay without them.
 WEBHOOKS_PATCH = "customer-webhooks"
+# A contact that cannot ask its campaign for a call (the campaign is gone) ends.
+CAMPAIGN_GONE_PATCH = "stop-when-campaign-gone"
 
 
 def start_webhook_delivery(delivery: WebhookDelivery) -> workflow.ActivityHandle:
@@ -279,9 +281,14 @@ class ContactCallWorkflow:
     async def _ask_to_dial(self, attempt: int) -> bool:
         """Ask the campaign for a dial slot (pause, concurrency, pacing live there)."""
         self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
-        await self._signal_campaign(
+        asked = await self._signal_campaign(
             "dial_request", DialRequest(key=self._input.contact.key, attempt=attempt)
         )
+        if not asked and self._stop is None and workflow.patched(CAMPAIGN_GONE_PATCH):
+            # Its campaign has no running workflow (an operator terminated it): nobody can
+            # grant this call, and the contact would otherwise wait for ever.
+            self._stop = DialGrant(attempt=0, stop=ContactState.CANCELED,
+                                   reason="the campaign's workflow has ended (terminated?): no further calls")
         await workflow.wait_condition(lambda: attempt in self._grants or self._stop is not None)
         return self._stop is None
 
@@ -489,15 +496,17 @@ class ContactCallWorkflow:
             reason=self._reason,
         )
 
-    async def _signal_campaign(self, name: str, arg) -> None:
-        # By workflow id without run id: reaches the campaign's current run, whatever
-        # continue-as-new did since this contact started.
+    async def _signal_campaign(self, name: str, arg) -> bool:
+        """Whether the signal reached the campaign. By workflow id without run id: it reaches
+        the campaign's current run, whatever continue-as-new did since this contact started."""
         self._report_by_signal = True
         handle = workflow.get_external_workflow_handle(self._input.campaign_workflow_id)
         try:
             await handle.signal(name, arg)
+            return True
         except Exception as err:  # the campaign is gone (terminated by an operator)
             workflow.logger.warning("could not signal the campaign: %s", err)
+            return False
 
 
 __all__ = ["ContactCallWorkflow", "contact_workflow_id"]
