@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -187,11 +188,40 @@ def redial_policy(body: CampaignIn) -> RedialPolicy:
 
 
 def body_fingerprint(raw: bytes) -> str:
+    """sha256 of the body as canonical JSON (sorted keys, no spaces), so a keyed retry that
+    spells the same body differently matches; of the bytes when they are not JSON.
+
+    Hashed piece by piece: the canonical text of a whole contact list is never built (json.dumps
+    of 1,000 contacts peaks at about 6 times the body's size; each row's text is a few
+    hundred bytes). The digest is the same as hashing `json.dumps(..., sort_keys=True)`."""
     try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+        tree = json.loads(raw)
     except ValueError:
-        canonical = raw
-    return hashlib.sha256(canonical).hexdigest()
+        return hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    _hash_canonical(digest, tree, depth=2)
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _hash_canonical(digest: Any, value: Any, depth: int) -> None:
+    """Feed `_canonical(value)` to `digest`, splitting objects and arrays `depth` levels down
+    (the body, then its fields: the contact list row by row)."""
+    if depth == 0 or not isinstance(value, dict | list) or not value:
+        digest.update(_canonical(value))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            digest.update(b"," if i else b"[")
+            _hash_canonical(digest, item, depth - 1)
+        digest.update(b"]")
+    else:
+        for i, key in enumerate(sorted(value)):
+            digest.update((b"," if i else b"{") + _canonical(key) + b":")
+            _hash_canonical(digest, value[key], depth - 1)
+        digest.update(b"}")
 
 
 def campaign_id_for_key(tenant_id: str, idem_key: str, now: datetime) -> str:

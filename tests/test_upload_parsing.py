@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -438,3 +440,50 @@ def test_a_contact_with_too_much_custom_data_is_refused_by_row():
     [error] = validated.errors
     assert error["row"] == 0 and error["field"] == "contacts[0].custom_data"
     assert "16384" in error["message"]
+
+
+def _fingerprint_in_one_piece(raw: bytes) -> str:
+    """body_fingerprint as it was first written: the canonical text of the whole body at once."""
+    import hashlib
+
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_json_values, indent=st.sampled_from([None, 1]), ascii_only=st.booleans())
+def test_the_fingerprint_hashed_piece_by_piece_is_the_one_of_the_whole_canonical_text(body, indent, ascii_only):
+    raw = json.dumps(body, indent=indent, ensure_ascii=ascii_only).encode()
+    assert campaigns.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
+
+
+def test_the_fingerprint_of_a_real_upload_and_of_bytes_that_are_not_json():
+    from bench.engine_bench import campaign_body
+
+    raw = json.dumps(campaign_body("fingerprint", 0, 300), indent=2).encode()
+    assert campaigns.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
+    assert campaigns.body_fingerprint(b"\xff\xfe not json") == _fingerprint_in_one_piece(b"\xff\xfe not json")
+    # Its peak is the parsed body and little more: the old canonical text (json.dumps of the
+    # whole body) doubled it.
+    tracemalloc.start()
+    body_bytes = len(raw)
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    json.loads(raw)
+    tree = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    campaigns.body_fingerprint(raw)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert peak < tree + body_bytes // 4, (peak, tree)
