@@ -132,17 +132,21 @@ async def _find_campaign(client, campaign_id: str) -> str:
 
 
 async def _progress(handle):
-    """The campaign's progress query, or a one-line reason why it cannot be had."""
+    """The campaign's progress query, or a one-line reason why it cannot be had. Its status
+    is the one the API reports: `failed` for a workflow terminated without a final status."""
     from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
+    from campaign_engine.status import campaign_status
     from workflows.campaign import CampaignWorkflow
 
     try:
-        return await handle.query(CampaignWorkflow.progress)
+        progress = await handle.query(CampaignWorkflow.progress)
+        execution = (await handle.describe()).status
     except (RPCError, WorkflowQueryFailedError) as err:
         raise SystemExit(f"campaign {handle.id} does not answer queries ({err}); is a worker running? "
                          f"`temporal workflow describe -w {handle.id}` shows a failing workflow task") from None
+    return progress.model_copy(update={"status": campaign_status(progress.status, execution)})
 
 
 def _progress_table(progress) -> str:

@@ -68,6 +68,7 @@ from campaign_engine.models import (
     ContactSummary,
 )
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
+from campaign_engine.status import campaign_status
 from workflows.campaign import CampaignWorkflow
 
 router = APIRouter(tags=["campaign lifecycle"])
@@ -87,10 +88,6 @@ ERROR_STATUS = {
     "CONTACT_ALREADY_FINAL": 409,
 }
 _FINISHED = (CampaignStatus.COMPLETED.value, CampaignStatus.CANCELED.value, CampaignStatus.FAILED.value)
-# Execution statuses of a campaign workflow that ended without its own final status.
-FAILED_EXECUTIONS = (
-    WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT,
-)
 
 
 # --- talking to the campaign workflow (used by the monitoring routes too) ------------------------
@@ -174,13 +171,8 @@ async def execution_status(handle: WorkflowHandle, campaign_id: str) -> Workflow
 
 
 def api_status(progress: CampaignProgress, execution: WorkflowExecutionStatus | None) -> str:
-    """The campaign's status as the API reports it: a workflow that failed or was terminated
-    is a `failed` campaign whatever its last recorded state."""
-    if execution in FAILED_EXECUTIONS:
-        return CampaignStatus.FAILED.value
-    if execution == WorkflowExecutionStatus.CANCELED:
-        return CampaignStatus.CANCELED.value
-    return progress.status.value
+    """The campaign's status as the API reports it (campaign_engine.status)."""
+    return campaign_status(progress.status, execution).value
 
 
 async def final_status(handle: WorkflowHandle, campaign_id: str) -> tuple[str, CampaignProgress]:
