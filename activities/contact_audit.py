@@ -37,11 +37,19 @@ class ContactAudit:
 
     @activity.defn
     async def find_contacts_ended_without_report(self, campaign_workflow_id: str) -> list[EndedContact]:
-        ended: list[EndedContact] = []
+        candidates: dict[str, tuple[int, WorkflowExecutionStatus]] = {}
         async for execution in self._client.list_workflows(ended_contacts_query(campaign_workflow_id)):
             parsed = parse_contact_workflow_id(execution.id)
-            if parsed is None or parsed[0] != campaign_workflow_id:
+            if parsed is not None and parsed[0] == campaign_workflow_id:
+                candidates[execution.id] = (parsed[1], execution.status or WorkflowExecutionStatus.TERMINATED)
+        ended: list[EndedContact] = []
+        for workflow_id, (key, status) in sorted(candidates.items()):
+            # A run that ended is not the contact's end when a later run of the same id goes
+            # on (an operator's reset terminates the run it resets and starts another).
+            latest = await self._client.get_workflow_handle(workflow_id).describe()
+            if latest.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
+                                 WorkflowExecutionStatus.CONTINUED_AS_NEW):
                 continue
-            status = execution.status or WorkflowExecutionStatus.TERMINATED
-            ended.append(EndedContact(key=parsed[1], status=status.name.lower().replace("_", " ")))
+            ended.append(EndedContact(key=key, status=(latest.status or status).name.lower().replace("_", " ")))
+            activity.heartbeat(len(ended))
         return ended

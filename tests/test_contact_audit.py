@@ -41,3 +41,12 @@ async def test_finds_the_campaigns_contacts_that_ended_without_a_report_and_no_o
         await h.terminate("test over")
     assert await wait_for(ended, lambda found: len(found) >= 4, what="all four listed") == [
         (0, "terminated"), (1, "terminated"), (2, "terminated"), (3, "terminated")]
+    # A later run of the same id (what an operator's reset leaves: the old run terminated, a
+    # new one running) means the contact goes on: it is not listed.
+    rerun = await start(f"{campaign}/contact/2")
+
+    async def listed_keys() -> list[int]:
+        return [key for key, _ in await ended()]
+
+    assert await wait_for(listed_keys, lambda keys: 2 not in keys, what="contact 2 running again") == [0, 1, 3]
+    await rerun.terminate("test over")
