@@ -9,6 +9,8 @@ campaign asks this activity, now and then, which of its contacts' workflows ende
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
@@ -19,6 +21,8 @@ from campaign_engine.models import EndedContact
 # Ended without a report. Completed contacts reported before completing (their last signal is
 # in the campaign's history before they close); continued-as-new ones are still running.
 _ENDED_WITHOUT_REPORT = ("Terminated", "Failed", "TimedOut", "Canceled")
+# Describes in flight at once (each contact found is checked for a later run).
+CONCURRENT_DESCRIBES = 20
 
 
 def ended_contacts_query(campaign_workflow_id: str) -> str:
@@ -42,14 +46,19 @@ class ContactAudit:
             parsed = parse_contact_workflow_id(execution.id)
             if parsed is not None and parsed[0] == campaign_workflow_id:
                 candidates[execution.id] = (parsed[1], execution.status or WorkflowExecutionStatus.TERMINATED)
-        ended: list[EndedContact] = []
-        for workflow_id, (key, status) in sorted(candidates.items()):
+        gate = asyncio.Semaphore(CONCURRENT_DESCRIBES)
+
+        async def ended_for_good(workflow_id: str, key: int, status: WorkflowExecutionStatus) -> EndedContact | None:
             # A run that ended is not the contact's end when a later run of the same id goes
             # on (an operator's reset terminates the run it resets and starts another).
-            latest = await self._client.get_workflow_handle(workflow_id).describe()
-            if latest.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
-                                 WorkflowExecutionStatus.CONTINUED_AS_NEW):
-                continue
-            ended.append(EndedContact(key=key, status=(latest.status or status).name.lower().replace("_", " ")))
-            activity.heartbeat(len(ended))
-        return ended
+            async with gate:
+                latest = (await self._client.get_workflow_handle(workflow_id).describe()).status or status
+                activity.heartbeat()
+            if latest in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
+                          WorkflowExecutionStatus.CONTINUED_AS_NEW):
+                return None
+            return EndedContact(key=key, status=latest.name.lower().replace("_", " "))
+
+        found = await asyncio.gather(*(ended_for_good(wf_id, key, status)
+                                       for wf_id, (key, status) in sorted(candidates.items())))
+        return [contact for contact in found if contact is not None]
