@@ -7,8 +7,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle

@@ -345,7 +345,7 @@ class CampaignWorkflow:
         if st.status != CampaignStatus.CANCELED:
             st.status = CampaignStatus.CANCELED
             for contact in self._to_start:
-                self._mark_stopped_before_start(contact.key, ContactState.CANCELED, "campaign canceled")
+                self._end_contact(contact.key, ContactState.CANCELED, "campaign canceled")
             self._to_start.clear()
             for summary in st.contacts:
                 if not summary.state.is_final and summary.state != ContactState.PENDING:
@@ -415,7 +415,7 @@ class CampaignWorkflow:
         pending = next((c for c in self._to_start if c.key == key), None)
         if pending is not None:
             self._to_start.remove(pending)
-            self._mark_stopped_before_start(key, ContactState.REMOVED, "removed through the API")
+            self._end_contact(key, ContactState.REMOVED, "removed through the API")
         elif key not in self._state.removals_requested:
             self._state.removals_requested.append(key)
             self._state.stops_to_send.append(key)
@@ -494,7 +494,7 @@ class CampaignWorkflow:
             st.contacts.append(ContactSummary(key=key, phone=contact.phone, next_call_at=contact.scheduled_at,
                                               zones=contact.zones))
             if st.status == CampaignStatus.CANCELED:
-                self._mark_stopped_before_start(key, ContactState.CANCELED, "campaign canceled")
+                self._end_contact(key, ContactState.CANCELED, "campaign canceled")
             else:
                 self._to_start.append(contact)
 
@@ -503,13 +503,18 @@ class CampaignWorkflow:
             return None
         return self._state.contacts[key]
 
-    def _mark_stopped_before_start(self, key: int, state: ContactState, reason: str) -> None:
-        summary = self._state.contacts[key]
-        if not summary.state.is_final:
-            summary.state = state
-            summary.reason = reason
-            summary.next_call_at = None
-            self._final += 1
+    def _end_contact(self, key: int, state: ContactState, reason: str, disposition: Outcome | None = None) -> None:
+        """A contact final without a report from it (stopped before its start, or its workflow
+        ended without one); nothing changes for one already final."""
+        summary = self._contact(key)
+        if summary is None or summary.state.is_final:
+            return
+        summary.state = state
+        summary.reason = reason
+        summary.next_call_at = None
+        if disposition is not None:
+            summary.disposition = disposition
+        self._final += 1
 
     def _has_work(self) -> bool:
         st = self._state
@@ -700,14 +705,7 @@ class CampaignWorkflow:
         """A contact whose workflow ended without a final report (terminated, failed) is done,
         as failed. A call it was granted stays counted as placed: it was most likely under way
         (the carrier's record has it), and nothing says it was given back."""
-        summary = self._contact(key)
-        if summary is None or summary.state.is_final:
-            return
-        summary.state = ContactState.DONE
-        summary.disposition = Outcome.FAILED
-        summary.reason = reason
-        summary.next_call_at = None
-        self._final += 1
+        self._end_contact(key, ContactState.DONE, reason, Outcome.FAILED)
 
     def _has_contacts_outside_run(self) -> bool:
         """Whether any started contact that is not this run's child is still open."""
