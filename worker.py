@@ -19,10 +19,12 @@ from temporalio.worker import Worker
 from activities.contact_audit import ContactAudit
 from activities.contact_starter import ContactStarter
 from activities.providers.registry import build_providers
+from activities.records import RecordActivities
 from activities.telephony import TelephonyActivities
 from activities.webhook_settings import WebhookSettings
 from activities.webhooks import WebhookActivities
 from campaign_engine.settings import Settings, get_settings
+from campaign_engine.store.db import store_engine
 from campaign_engine.temporal import connect
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
@@ -35,7 +37,9 @@ WORKFLOWS = [CampaignWorkflow, ContactCallWorkflow]
 async def running_worker(client: Client, settings: Settings, **worker_options):
     """A worker polling the task queue until the block exits (tests use this too)."""
     providers = build_providers(settings, client)
-    telephony = TelephonyActivities(providers)
+    db = store_engine(settings)
+    telephony = TelephonyActivities(providers, db)
+    records = RecordActivities(db)
     webhooks = WebhookActivities(WebhookSettings())
     starter = ContactStarter(client)
     audit = ContactAudit(client)
@@ -44,7 +48,8 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook,
-                    starter.start_contact_workflows, audit.find_contacts_ended_without_report],
+                    starter.start_contact_workflows, audit.find_contacts_ended_without_report,
+                    records.record_campaign_changes],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **{"workflow_runner": WORKFLOW_RUNNER, **worker_options},
@@ -74,6 +79,7 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
             for provider in providers.values():
                 await provider.aclose()
             await webhooks.aclose()
+            await db.dispose()
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

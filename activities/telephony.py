@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -11,13 +12,17 @@ from activities.providers.base import (
     ProviderError,
     TelephonyProvider,
 )
+from campaign_engine.ids import parse_contact_workflow_id
 from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
 from campaign_engine.phones import mask_phone
+from campaign_engine.store import repo
+from campaign_engine.store.records import PlacedAttempt
 
 
 class TelephonyActivities:
-    def __init__(self, providers: dict[str, TelephonyProvider]) -> None:
+    def __init__(self, providers: dict[str, TelephonyProvider], db: AsyncEngine) -> None:
         self.providers = providers
+        self.db = db
 
     def _provider(self, name: str) -> TelephonyProvider:
         provider = self.providers.get(name)
@@ -30,6 +35,18 @@ class TelephonyActivities:
 
     @activity.defn
     async def place_call(self, request: CallRequest) -> PlacedCall:
+        """Place the call, then write its attempt row. If the write fails the activity is
+        retried, and the provider hands back the same call for the same idempotency key."""
+        placed = await self._place(request)
+        parsed = parse_contact_workflow_id(request.contact_workflow_id)
+        await repo.record_placed(self.db, PlacedAttempt(
+            idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
+            contact_key=parsed[1] if parsed else -1, attempt=request.attempt, provider=placed.provider,
+            call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
+        ))
+        return placed
+
+    async def _place(self, request: CallRequest) -> PlacedCall:
         provider = self._provider(request.provider)
         activity.logger.info("placing call %s to %s", request.idempotency_key, mask_phone(request.to))
         try:

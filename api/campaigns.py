@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -33,6 +35,7 @@ from campaign_engine.ids import campaign_workflow_id, new_campaign_id, new_objec
 from campaign_engine.models import (
     CampaignConfig,
     CampaignInput,
+    CampaignProgress,
     CampaignStatus,
     Contact,
     ContactBatch,
@@ -44,6 +47,7 @@ from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.windows import parse_blackout_dates, resolve_time_zones
 from campaign_engine.settings import Settings
+from campaign_engine.store import repo
 from workflows.campaign import CampaignWorkflow
 
 # With redial enabled and no maxAttempts: three calls per contact (one call, two redials).
@@ -280,7 +284,7 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
 
 async def start_campaign_workflow(
     client: Client, settings: Settings, config: CampaignConfig, contacts: list[Contact],
-    *, start_paused: bool = False, fingerprint: str | None = None,
+    *, start_paused: bool = False, fingerprint: str | None = None, duplicates: int = 0,
 ) -> WorkflowHandle:
     """Durably start the campaign; returns once Temporal has every contact."""
     wf_id = campaign_workflow_id(config.tenant_id, config.campaign_id)
@@ -290,7 +294,7 @@ async def start_campaign_workflow(
     handle = await client.start_workflow(
         CampaignWorkflow.run,
         CampaignInput(config=config, packed_contacts=chunks[0], expected_contacts=len(contacts),
-                      start_paused=start_paused),
+                      start_paused=start_paused, duplicates_merged=duplicates),
         id=wf_id,
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -335,11 +339,11 @@ async def complete_started_upload(handle: WorkflowHandle, contacts: list[Contact
 
 
 async def upload_and_run(
-    client: Client, settings: Settings, tenant_id: str, body: CampaignIn, fingerprint: str | None,
-    idempotency_key: str | None,
+    client: Client, db: AsyncEngine, settings: Settings, tenant_id: str, body: CampaignIn,
+    fingerprint: str | None, idempotency_key: str | None,
 ) -> UploadAndRunData:
-    """Validate and start. `body.contacts` is consumed (it becomes the Contacts); `fingerprint`
-    is `body_fingerprint` of the request, needed only with an Idempotency-Key."""
+    """Validate, record, start. `body.contacts` is consumed (it becomes the Contacts);
+    `fingerprint` is `body_fingerprint` of the request, needed only with an Idempotency-Key."""
     validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall, zones_for=zone_resolver(body))
     if validated.errors:
         first = validated.errors[0]
@@ -348,32 +352,56 @@ async def upload_and_run(
     now = datetime.now(UTC)
     campaign_id = campaign_id_for_key(tenant_id, idempotency_key, now) if idempotency_key else None
     config = build_config(body, tenant_id, settings, now, campaign_id)
-    try:
-        await start_campaign_workflow(client, settings, config, validated.contacts, fingerprint=fingerprint)
-    except WorkflowAlreadyStartedError:
-        if not idempotency_key:
-            raise
-        return await replay_idempotent(client, tenant_id, config.campaign_id, fingerprint or "", validated)
-    return response_data(config, validated, now)
-
-
-async def replay_idempotent(client: Client, tenant_id: str, campaign_id: str, fingerprint: str,
-                            validated: ValidatedContacts) -> UploadAndRunData:
-    """The same Idempotency-Key again: the same campaign back, or 409 for another body."""
-    handle = client.get_workflow_handle(campaign_workflow_id(tenant_id, campaign_id))
-    desc = await handle.describe()
-    memo = await desc.memo()
-    if memo.get("fingerprint") != fingerprint:
-        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
-                       "this Idempotency-Key was used with a different request body")
-    await complete_started_upload(handle, validated.contacts)
-    config = await handle.query(CampaignWorkflow.config)
+    existing = await create_and_launch(client, db, settings, config, validated, start_paused=False,
+                                       idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if existing is None:
+        return response_data(config, validated, now)
+    config = CampaignConfig.model_validate(existing.config)
     data = response_data(config, validated, config.created_at)
-    progress = await handle.query(CampaignWorkflow.progress)
-    data.campaign.status = progress.status.value
-    data.execution_status.calls_initiated = progress.calls_placed
-    data.execution_status.estimated_completion = progress.estimated_completion
+    data.campaign.status = existing.status
+    if existing.progress:
+        progress = CampaignProgress.model_validate(existing.progress)
+        data.execution_status.calls_initiated = progress.calls_placed
+        data.execution_status.estimated_completion = progress.estimated_completion
     return data
+
+
+async def create_and_launch(
+    client: Client, db: AsyncEngine, settings: Settings, config: CampaignConfig, validated: ValidatedContacts,
+    *, start_paused: bool, idempotency_key: str | None, fingerprint: str | None,
+) -> Row | None:
+    """Write the campaign and its contacts (one transaction), then start its workflow.
+
+    With an Idempotency-Key used before, nothing new is written or started: the existing row
+    comes back (409 for another body). A campaign whose first request broke off between the
+    commit and the start is started by this retry; one whose workflow Temporal has since
+    deleted (retention) is not started again.
+    """
+    status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
+    existing = await repo.create_campaign(
+        db, config, validated.contacts, status=status, received=validated.received,
+        duplicates=len(validated.duplicates), idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if existing is not None:
+        if existing.fingerprint != fingerprint:
+            raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
+                           "this Idempotency-Key was used with a different request body",
+                           [{"field": "Idempotency-Key", "message": "already used with another body for campaign "
+                             f"{existing.campaign_id}"}])
+        config = CampaignConfig.model_validate(existing.config)
+        if existing.launched_at is not None:
+            await complete_started_upload(workflow_handle(client, config), validated.contacts)
+            return existing
+    try:
+        await start_campaign_workflow(client, settings, config, validated.contacts, start_paused=start_paused,
+                                      fingerprint=fingerprint, duplicates=len(validated.duplicates))
+    except WorkflowAlreadyStartedError:  # started by the request that broke off
+        await complete_started_upload(workflow_handle(client, config), validated.contacts)
+    await repo.mark_launched(db, config.tenant_id, config.campaign_id)
+    return existing
+
+
+def workflow_handle(client: Client, config: CampaignConfig) -> WorkflowHandle:
+    return client.get_workflow_handle(campaign_workflow_id(config.tenant_id, config.campaign_id))
 
 
 def response_data(config: CampaignConfig, validated: ValidatedContacts, now: datetime) -> UploadAndRunData:

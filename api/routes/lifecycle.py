@@ -25,7 +25,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.campaigns import (
@@ -33,12 +33,11 @@ from api.campaigns import (
     build_config,
     campaign_id_for_key,
     config_zone_resolver,
-    complete_started_upload,
-    start_campaign_workflow,
+    create_and_launch,
     validate_rows,
     zone_resolver,
 )
-from api.deps import ClientDep, SettingsDep, TenantDep
+from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import ApiError
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn
@@ -272,7 +271,7 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
     openapi_extra=openapi_body(UploadCampaignDataIn),
 )
 async def upload_campaign_data(
-    request: Request, tenant: TenantDep, client: ClientDep, settings: SettingsDep,
+    request: Request, tenant: TenantDep, client: ClientDep, db: DbDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> UploadCampaignDataOut:
     # One copy of the contact list at a time: the bytes until they are parsed (and
@@ -311,22 +310,12 @@ async def upload_campaign_data(
         duplicate_count=len(validated.duplicates), total_contacts=len(validated.contacts),
         errors=_row_errors(validated.errors),
     )
-    try:
-        await start_campaign_workflow(client, settings, config, validated.contacts, start_paused=True,
-                                      fingerprint=fingerprint)
-    except WorkflowAlreadyStartedError:
-        if not idempotency_key:
-            raise
-        # The same key again: the same campaign back, or 409 for another body.
-        handle = campaign_handle(client, tenant.id, config.campaign_id)
-        desc = await handle.describe()
-        if (await desc.memo()).get("fingerprint") != fingerprint:
-            raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
-                           "this Idempotency-Key was used with a different request body") from None
-        await complete_started_upload(handle, validated.contacts)
-        status, progress = await final_status(handle, config.campaign_id)
+    existing = await create_and_launch(client, db, settings, config, validated, start_paused=True,
+                                       idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if existing is not None:  # the same key again: the same campaign back
+        out.campaign_id = existing.campaign_id
         out.message = "Campaign already created by an earlier request with this Idempotency-Key"
-        out.status, out.total_contacts, out.replayed = status, progress.total_contacts, True
+        out.status, out.total_contacts, out.replayed = existing.status, existing.total_contacts, True
     return out
 
 

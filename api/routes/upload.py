@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from api import campaigns
-from api.deps import ClientDep, SettingsDep, TenantDep
+from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn, UploadAndRunResponse
 
@@ -26,6 +26,7 @@ async def upload_campaign_data_and_run(
     request: Request,
     tenant: TenantDep,
     client: ClientDep,
+    db: DbDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> UploadAndRunResponse:
@@ -36,5 +37,5 @@ async def upload_campaign_data_and_run(
     fingerprint = campaigns.body_fingerprint(raw) if idempotency_key else None
     body = parse_json_body(CampaignIn, raw, request.headers.get("content-type"))
     del raw
-    data = await campaigns.upload_and_run(client, settings, tenant.id, body, fingerprint, idempotency_key)
+    data = await campaigns.upload_and_run(client, db, settings, tenant.id, body, fingerprint, idempotency_key)
     return UploadAndRunResponse(data=data)

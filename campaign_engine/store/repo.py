@@ -1,0 +1,232 @@
+"""Data access: every statement the engine runs against its store, in one layer.
+
+Writes are idempotent (inserts that do nothing twice, upserts by natural keys), so a retried
+activity, a replayed workflow or a retried request never makes a second row or a wrong count.
+Reads cost a fixed number of statements whatever the campaign's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_engine.models import CampaignConfig, CampaignStatus, Contact, ContactState
+from campaign_engine.store.records import CampaignChanges, PlacedAttempt
+from campaign_engine.store.tables import attempts, campaigns, contacts
+
+# Rows per INSERT statement of a bulk write (asyncpg's limit is 32,767 parameters).
+INSERT_PAGE = 1_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def contact_row(tenant_id: str, campaign_id: str, contact: Contact, state: ContactState) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id, "campaign_id": campaign_id, "key": contact.key, "phone": contact.phone,
+        "name": contact.name, "email": contact.email, "custom_data": contact.custom_data,
+        "scheduled_at": contact.scheduled_at, "timezone": contact.timezone, "state": state.value,
+        "next_call_at": contact.scheduled_at,
+    }
+
+
+def _waiting_state(contact: Contact, now: datetime) -> ContactState:
+    return ContactState.SCHEDULED if contact.scheduled_at and contact.scheduled_at > now else ContactState.PENDING
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+async def create_campaign(
+    db: AsyncEngine, config: CampaignConfig, rows: Sequence[Contact], *, status: CampaignStatus,
+    received: int, duplicates: int, idempotency_key: str | None = None, fingerprint: str | None = None,
+) -> Row | None:
+    """The campaign and its contacts in one transaction. With an Idempotency-Key already
+    used by this tenant nothing is written, and the existing row comes back instead (None:
+    this call created it)."""
+    now = _now()
+    async with db.begin() as conn:
+        inserted = await conn.execute(
+            insert(campaigns).values(
+                tenant_id=config.tenant_id, campaign_id=config.campaign_id, object_id=config.object_id,
+                name=config.name, agent_id=config.agent_id, status=status.value,
+                config=config.model_dump(mode="json"), total_contacts=len(rows), received_contacts=received,
+                duplicates_merged=duplicates, idempotency_key=idempotency_key, fingerprint=fingerprint,
+                created_at=config.created_at, updated_at=now,
+            ).on_conflict_do_nothing().returning(campaigns.c.campaign_id)
+        )
+        if inserted.first() is None:
+            existing = await conn.execute(select(campaigns).where(
+                campaigns.c.tenant_id == config.tenant_id,
+                (campaigns.c.idempotency_key == idempotency_key) if idempotency_key
+                else (campaigns.c.campaign_id == config.campaign_id),
+            ))
+            return existing.one()
+        await _insert_contacts(conn, config.tenant_id, config.campaign_id, rows, now)
+    return None
+
+
+async def _insert_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact], now: datetime) -> None:
+    for start in range(0, len(rows), INSERT_PAGE):
+        page = [contact_row(tenant_id, campaign_id, c, _waiting_state(c, now)) for c in rows[start:start + INSERT_PAGE]]
+        await conn.execute(insert(contacts).on_conflict_do_nothing(), page)
+
+
+async def add_contacts(db: AsyncEngine, tenant_id: str, campaign_id: str, rows: Sequence[Contact], *,
+                       received: int, duplicates: int) -> None:
+    """Rows appended to a campaign the workflow has not started yet (a draft's upload)."""
+    async with db.begin() as conn:
+        await _insert_contacts(conn, tenant_id, campaign_id, rows, _now())
+        await conn.execute(update(campaigns).where(_campaign(tenant_id, campaign_id)).values(
+            total_contacts=campaigns.c.total_contacts + len(rows),
+            received_contacts=campaigns.c.received_contacts + received,
+            duplicates_merged=campaigns.c.duplicates_merged + duplicates,
+        ))
+
+
+async def mark_launched(db: AsyncEngine, tenant_id: str, campaign_id: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(update(campaigns).where(_campaign(tenant_id, campaign_id), campaigns.c.launched_at.is_(None))
+                           .values(launched_at=_now()))
+
+
+def _campaign(tenant_id: str, campaign_id: str):
+    return and_(campaigns.c.tenant_id == tenant_id, campaigns.c.campaign_id == campaign_id)
+
+
+async def get_campaign(db: AsyncEngine, tenant_id: str, campaign_id: str) -> Row | None:
+    """A campaign whose workflow was started (a row committed by a request that broke off
+    before the start is not a campaign yet: its retry starts it)."""
+    async with db.connect() as conn:
+        result = await conn.execute(select(campaigns).where(
+            _campaign(tenant_id, campaign_id), campaigns.c.launched_at.is_not(None)))
+        return result.first()
+
+
+async def list_campaigns(db: AsyncEngine, tenant_id: str, status: CampaignStatus | None = None) -> list[Row]:
+    query = select(campaigns).where(campaigns.c.tenant_id == tenant_id, campaigns.c.launched_at.is_not(None))
+    if status is not None:
+        query = query.where(campaigns.c.status == status.value)
+    async with db.connect() as conn:
+        return list((await conn.execute(query.order_by(campaigns.c.created_at, campaigns.c.campaign_id))).all())
+
+
+async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime) -> int:
+    async with db.connect() as conn:
+        result = await conn.execute(select(func.count()).select_from(attempts).where(
+            attempts.c.tenant_id == tenant_id, attempts.c.placed_at >= since))
+        return int(result.scalar_one())
+
+
+# --- what the workflows and activities write ------------------------------------------------
+
+
+async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
+    """The attempt's row once the provider has the call (a retry adopts the same call)."""
+    values = placed.model_dump()
+    stmt = insert(attempts).values(**values)
+    async with db.begin() as conn:
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[attempts.c.idempotency_key],
+            set_={"call_id": stmt.excluded.call_id, "provider": stmt.excluded.provider,
+                  "from_number": stmt.excluded.from_number,
+                  "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
+        ))
+
+
+async def record_campaign_changes(db: AsyncEngine, changes: CampaignChanges) -> None:
+    tenant, cid = changes.tenant_id, changes.campaign_id
+    now = _now()
+    async with db.begin() as conn:
+        if changes.new_contacts:
+            await _insert_contacts(conn, tenant, cid, changes.new_contacts, now)
+        for start in range(0, len(changes.attempts), INSERT_PAGE):
+            page = [{
+                "idempotency_key": a.idempotency_key, "tenant_id": tenant, "campaign_id": cid,
+                "contact_key": a.key, "attempt": a.record.attempt, "call_id": a.record.call_id,
+                "placed_at": a.record.placed_at, "ended_at": a.record.ended_at,
+                "outcome": a.record.outcome.value if a.record.outcome else None,
+                "hangup_cause": a.record.hangup_cause, "reason": a.record.reason,
+                "duration_seconds": a.record.duration_seconds, "recording_url": a.record.recording_url,
+                "analysis": a.record.analysis or None,
+            } for a in changes.attempts[start:start + INSERT_PAGE]]
+            stmt = insert(attempts)
+            ended = ("ended_at", "outcome", "hangup_cause", "reason", "duration_seconds", "recording_url", "analysis")
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=[attempts.c.idempotency_key],
+                set_={**{c: stmt.excluded[c] for c in ended},
+                      "call_id": func.coalesce(attempts.c.call_id, stmt.excluded.call_id),
+                      "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
+            ), page)
+        if changes.contacts:
+            stmt = update(contacts).where(
+                contacts.c.tenant_id == tenant, contacts.c.campaign_id == cid, contacts.c.key == bindparam("k"),
+            ).values(
+                state=bindparam("s"), disposition=bindparam("d"), attempts=bindparam("a"),
+                last_outcome=bindparam("lo"), next_call_at=bindparam("n"), reason=bindparam("r"),
+                talk_seconds=bindparam("t"), updated_at=now,
+            )
+            await conn.execute(stmt, [{
+                "k": c.key, "s": c.state.value, "d": c.disposition.value if c.disposition else None,
+                "a": c.attempts, "lo": c.last_outcome.value if c.last_outcome else None,
+                "n": c.next_call_at, "r": c.reason, "t": c.talk_seconds,
+            } for c in changes.contacts])
+        progress = changes.progress
+        await conn.execute(update(campaigns).where(_campaign(tenant, cid)).values(
+            status=changes.status.value, progress=progress.model_dump(mode="json", exclude={"contacts"}),
+            talk_seconds=changes.talk_seconds, total_contacts=progress.total_contacts,
+            duplicates_merged=progress.duplicates_merged, started_at=progress.started_at,
+            finished_at=progress.finished_at, updated_at=now,
+        ))
+
+
+# --- contacts and attempts, read -------------------------------------------------------------
+
+
+async def contacts_page(db: AsyncEngine, tenant_id: str, campaign_id: str, *, state: str | None = None,
+                        disposition: str | None = None, after_key: int = -1, limit: int = 100) -> tuple[list[Row], int]:
+    """One keyset page (`key > after_key`), and how many rows match the filter."""
+    where = [contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id]
+    if state is not None:
+        where.append(contacts.c.state == state)
+    if disposition is not None:
+        where.append(contacts.c.disposition == disposition)
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(contacts).where(*where, contacts.c.key > after_key)
+                                   .order_by(contacts.c.key).limit(limit))).all()
+        total = (await conn.execute(select(func.count()).select_from(contacts).where(*where))).scalar_one()
+    return list(rows), int(total)
+
+
+async def export_rows(db: AsyncEngine, tenant_id: str, campaign_id: str) -> AsyncIterator[Row]:
+    """Every contact with each of its attempts (one row per attempt; a contact never called
+    has one row without attempt), from a server-side cursor: memory stays flat."""
+    query = (
+        select(contacts, attempts.c.attempt, attempts.c.call_id, attempts.c.provider, attempts.c.from_number,
+               attempts.c.placed_at, attempts.c.ended_at, attempts.c.outcome, attempts.c.hangup_cause,
+               attempts.c.reason.label("attempt_reason"), attempts.c.duration_seconds, attempts.c.recording_url,
+               attempts.c.analysis)
+        .select_from(contacts.outerjoin(attempts, and_(
+            attempts.c.tenant_id == contacts.c.tenant_id, attempts.c.campaign_id == contacts.c.campaign_id,
+            attempts.c.contact_key == contacts.c.key)))
+        .where(contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id)
+        .order_by(contacts.c.key, attempts.c.attempt)
+    )
+    async with db.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=1_000))
+        async for row in result:
+            yield row
+
+
+async def attempts_of(db: AsyncEngine, tenant_id: str, campaign_id: str) -> list[Row]:
+    async with db.connect() as conn:
+        return list((await conn.execute(select(attempts).where(
+            attempts.c.tenant_id == tenant_id, attempts.c.campaign_id == campaign_id,
+        ).order_by(attempts.c.contact_key, attempts.c.attempt))).all())

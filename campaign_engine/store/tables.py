@@ -1,0 +1,104 @@
+"""The store's tables (SQLAlchemy Core). Changes go through an Alembic migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# One row per campaign. `progress` is the campaign workflow's own progress document (counts by
+# state and disposition, calls placed, ETA), flushed by the workflow as it changes, so a read
+# costs one row however many contacts the campaign has.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("object_id", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("agent_id", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("config", JSONB, nullable=False),
+    Column("progress", JSONB),
+    Column("talk_seconds", Float, nullable=False, server_default="0"),
+    Column("total_contacts", Integer, nullable=False, server_default="0"),
+    Column("received_contacts", Integer, nullable=False, server_default="0"),
+    Column("duplicates_merged", Integer, nullable=False, server_default="0"),
+    Column("idempotency_key", Text),
+    Column("fingerprint", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # When Temporal durably had the campaign's workflow: a row without it was committed by a
+    # request that broke off before the start, and is shown nowhere until a retry starts it.
+    Column("launched_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("tenant_id", "campaign_id"),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_campaigns_idempotency_key"),
+)
+Index("ix_campaigns_tenant_created", campaigns.c.tenant_id, campaigns.c.created_at)
+
+# One row per contact of a campaign; `key` is its position (the workflow ids use it).
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("key", Integer, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("name", Text),
+    Column("email", Text),
+    Column("custom_data", JSONB, nullable=False, server_default="{}"),
+    Column("scheduled_at", DateTime(timezone=True)),
+    Column("timezone", Text),
+    Column("state", String(16), nullable=False),
+    Column("disposition", String(16)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_outcome", String(16)),
+    Column("next_call_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Column("talk_seconds", Float, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("tenant_id", "campaign_id", "key"),
+    UniqueConstraint("tenant_id", "campaign_id", "phone", name="uq_contacts_phone"),
+)
+Index("ix_contacts_state", contacts.c.tenant_id, contacts.c.campaign_id, contacts.c.state, contacts.c.key)
+
+# One row per call attempt, keyed by the attempt's idempotency key
+# ("{contact workflow id}/attempt-{n}"): written when the call is placed, completed when its
+# outcome is known. Every write is an upsert, so a retried activity or a replay adds nothing.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("contact_key", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("provider", String(32)),
+    Column("call_id", Text),
+    Column("from_number", String(32)),
+    Column("placed_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("outcome", String(16)),
+    Column("hangup_cause", Text),
+    Column("reason", Text),
+    Column("duration_seconds", Float),
+    Column("recording_url", Text),
+    Column("analysis", JSONB),
+)
+Index("ix_attempts_contact", attempts.c.tenant_id, attempts.c.campaign_id, attempts.c.contact_key, attempts.c.attempt)
+Index("ix_attempts_tenant_placed", attempts.c.tenant_id, attempts.c.placed_at)
