@@ -8,8 +8,10 @@ contact's history, and the campaign carries on). Secrets never reach a log or a 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from campaign_engine.policy.outbound_urls import OutboundPolicy, parse_networks
 
 FALLBACK_TENANT = "*"
 
@@ -21,6 +23,32 @@ class WebhookSettings(BaseSettings):
     # One delivery's HTTP timeout; the activity's own timeout is longer.
     timeout_seconds: float = Field(10.0, validation_alias="WEBHOOK_TIMEOUT_SECONDS")
     user_agent: str = Field("campaign-engine-webhooks/1", validation_alias="WEBHOOK_USER_AGENT")
+    # Where webhooks may go (campaign_engine.policy.outbound_urls): https to public addresses,
+    # plus plain http when allowed, plus these networks (CIDRs) for self-hosted receivers.
+    allow_http: bool = Field(False, validation_alias="WEBHOOK_ALLOW_HTTP")
+    allowed_networks: str = Field("", validation_alias="WEBHOOK_ALLOWED_NETWORKS")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError naming the bad entry
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: SecretStr) -> SecretStr:
+        for item in value.get_secret_value().split(","):
+            item = item.strip()
+            if not item:
+                continue
+            tenant, sep, secret = item.partition(":")
+            if sep and (not tenant.strip() or not secret.strip().strip(":")):
+                raise ValueError("each entry must be tenant:secret or a bare secret; "
+                                 f"an entry has an empty {'tenant' if not tenant.strip() else 'secret'}")
+        return value
+
+    def url_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_settings(self.allow_http, self.allowed_networks)
 
     def _table(self) -> dict[str, str]:
         table: dict[str, str] = {}

@@ -65,9 +65,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_client import LoopBoundClient
+from activities.outbound import post_checked
 from activities.webhook_settings import WebhookSettings
 from campaign_engine import signing
 from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignSummary, Contact
+from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +195,11 @@ class WebhookActivities:
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: WebhookDelivery) -> int:
         """POST one signed document; returns the receiver's status. Non-2xx raises (retried)."""
-        parts = urlsplit(delivery.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ApplicationError("webhook URL is not an http(s) URL", type="WebhookBadUrl", non_retryable=True)
+        policy = self.settings.url_policy()
+        try:
+            check_url(delivery.url, policy)
+        except OutboundUrlError as err:
+            raise ApplicationError(f"webhook URL refused: {err}", type="WebhookBadUrl", non_retryable=True) from None
         secret = self.settings.secret_for(delivery.tenant_id)
         if not secret:
             raise ApplicationError(
@@ -214,15 +218,21 @@ class WebhookActivities:
         }
         where = _where(delivery.url)
         try:
-            response = await self._http().post(delivery.url, content=body, headers=headers)
-        except httpx.HTTPError as err:
+            response = await post_checked(self._http(), delivery.url, policy, content=body, headers=headers)
+        except OutboundUrlError as err:  # the name resolves to an address webhooks may not reach
+            logger.warning("webhook %s to %s refused: %s", delivery.delivery_id, where, err)
+            raise ApplicationError(f"webhook to {where} refused: {err}", type="WebhookForbiddenAddress",
+                                   non_retryable=True) from None
+        except (httpx.HTTPError, ConnectionError) as err:
             logger.info("webhook %s to %s: try %d failed: %s", delivery.delivery_id, where, info.attempt,
                         type(err).__name__)
             raise ApplicationError(f"webhook to {where}: {type(err).__name__}: {err}", type="WebhookNetworkError") from None
         if not 200 <= response.status_code < 300:
             logger.info("webhook %s to %s: try %d answered %d", delivery.delivery_id, where, info.attempt,
                         response.status_code)
-            raise ApplicationError(f"webhook to {where} answered HTTP {response.status_code}", type="WebhookRejected")
+            what = " (a redirect: not followed)" if 300 <= response.status_code < 400 else ""
+            raise ApplicationError(f"webhook to {where} answered HTTP {response.status_code}{what}",
+                                   type="WebhookRejected")
         logger.info("webhook %s delivered to %s (try %d)", delivery.delivery_id, where, info.attempt)
         return response.status_code
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError, to_json
 
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from campaign_engine.policy.caller_id import parse_strategy
+from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
 from campaign_engine.policy.redial import MAX_ATTEMPTS_LIMIT, MAX_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.redial_rules import RuleBasedRedial
 from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, validate_time_zone
@@ -175,9 +175,14 @@ class CampaignIn(BaseModel):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise PydanticCustomError("bad_url", "must be an http:// or https:// URL with a host")
+        # Where the deployment lets webhooks go (https, public addresses: no SSRF); the
+        # delivery checks again the addresses the name resolves to (activities.outbound).
+        from activities.webhook_settings import WebhookSettings
+
+        try:
+            check_url(value, WebhookSettings().url_policy())
+        except OutboundUrlError as err:
+            raise PydanticCustomError("bad_url", "{reason}", {"reason": str(err)}) from None
         return value
 
     @field_validator("provider")

@@ -114,6 +114,9 @@ async def carrier_engine(dev_env, task_queue, carrier_db, monkeypatch, double: T
         "TWILIO_POLL_AFTER_SECONDS": "300",
         "PUBLIC_BASE_URL": public_url,
         "WEBHOOK_SECRETS": f"acme:{WEBHOOK_SECRET},globex:other-secret",
+        # The test receivers listen on loopback over plain http: allowed here, never by default.
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         **env,
     }
     for name, value in values.items():
