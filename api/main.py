@@ -16,7 +16,9 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.edge import EdgeMiddleware
 from api.errors import install_error_handlers
+from api.health import install_health
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
@@ -60,9 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lifecycle.router)
     app.include_router(monitoring.router)
 
-    @app.get("/healthz", tags=["meta"], include_in_schema=False)
-    async def healthz() -> dict:
-        return {"ok": True}
+    install_health(app)  # /healthz, /readyz, and 503 when Temporal or the store is down
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       body_read_timeout=settings.body_read_timeout_seconds)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
     document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn])

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, validation_alias="API_PORT")
     # Public base URL at which providers reach our callbacks (Twilio signs this URL).
     public_base_url: str = Field("", validation_alias="PUBLIC_BASE_URL")
+    # Largest request body (api.edge), refused with 413 as soon as it is passed. The largest
+    # valid upload, 1,000 contacts each with the full 16 KiB of custom_data, names, emails,
+    # schedules and zones, measures 16.1 MiB as json.dumps writes it: 24 MiB leaves room for
+    # clients that escape non-ASCII text (\u00e9 is 6 bytes for 2) or indent their JSON.
+    max_body_bytes: int = Field(24 * 1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
+    # A request's whole body must arrive within this many seconds of its start, else 408
+    # (uvicorn's timeouts cover idle connections, not a body that trickles in).
+    body_read_timeout_seconds: float = Field(120.0, gt=0, validation_alias="BODY_READ_TIMEOUT_SECONDS")
 
     # --- The store (PostgreSQL): campaigns, contacts and every call attempt -----------------
     # Empty: `campaign-engine up` starts an embedded PostgreSQL in $CAMPAIGN_DATA_DIR/postgres.

@@ -1,0 +1,175 @@
+"""What every request meets before any route: a pure-ASGI middleware (no buffering).
+
+- **Body size.** A body over `MAX_BODY_BYTES` is refused with 413 `PAYLOAD_TOO_LARGE` as soon
+  as that is known: a `Content-Length` over the limit before a byte of the body is read, a
+  chunked body when its running count passes the limit. Nothing is buffered here: the chunks
+  go to the route as they arrive, and once refused the route sees a disconnected client. The
+  answer carries `Connection: close`.
+- **Lingering close.** An answer given before the whole body arrived (a 413, a callback
+  refused for its missing signature) is sent at once, then up to `LINGER_BYTES` more of the
+  body are read and dropped for at most `LINGER_SECONDS` before the connection closes. HTTP
+  clients that write the whole body before they read (httpx, requests) would otherwise meet a
+  connection reset, which discards the answer they have not read yet; past those bounds the
+  connection is closed all the same. Nothing dropped is kept: memory stays flat.
+- **Body-read deadline.** The whole body must have arrived `BODY_READ_TIMEOUT_SECONDS` after
+  the request began, else 408 `REQUEST_TIMEOUT` (uvicorn's own timeouts cover idle
+  connections, not a body that trickles in a byte at a time).
+- **Headers on every answer.** `X-Content-Type-Options: nosniff`; `Cache-Control: no-store` on
+  every answer to a request that presented an API key (they carry personal data), unless the
+  route set its own.
+- **A client that hangs up** before its request was read is one log line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("api.edge")
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+LINGER_BYTES = 64 * 1024 * 1024
+LINGER_SECONDS = 5.0
+
+
+def _envelope(status: int, code: str, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"success": False, "message": message, "error": code}).encode()
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")], body
+
+
+class _Exchange:
+    """What the middleware knows of one request/response."""
+
+    __slots__ = ("body_done", "received", "refused", "started", "timed_out")
+
+    def __init__(self, has_body: bool) -> None:
+        self.received = 0
+        self.body_done = not has_body
+        self.timed_out = False
+        self.started = False  # the response has begun (ours or the app's)
+        self.refused = False  # we answered instead of the app
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_read_timeout = body_read_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_read_timeout
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        with_key = any(name == b"x-api-key" for name, _ in headers)
+        ex = _Exchange(any(name in (b"content-length", b"transfer-encoding") for name, _ in headers))
+
+        async def linger() -> None:
+            """Read and drop what is left of the body, within bounds (see the module doc)."""
+            until = loop.time() + LINGER_SECONDS
+            dropped = 0
+            while not ex.body_done and not ex.timed_out and dropped < LINGER_BYTES:
+                try:
+                    message = await asyncio.wait_for(receive(), max(until - loop.time(), 0.0))
+                except TimeoutError:
+                    return
+                if message["type"] != "http.request":
+                    return
+                dropped += len(message.get("body", b""))
+                ex.body_done = not message.get("more_body", False)
+
+        async def send_headers(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False) \
+                    and not ex.body_done and not ex.timed_out:
+                await send({**message, "more_body": True})  # the whole answer is on its way
+                await linger()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if message["type"] == "http.response.start":
+                ex.started = True
+                out = list(message.get("headers", []))
+                names = {name.lower() for name, _ in out}
+                if b"x-content-type-options" not in names:
+                    out.append((b"x-content-type-options", b"nosniff"))
+                if with_key and b"cache-control" not in names:
+                    out.append((b"cache-control", b"no-store"))
+                if not ex.body_done and b"connection" not in names:
+                    out.append((b"connection", b"close"))  # answered before the body came: no reuse
+                message = {**message, "headers": out}
+            await send(message)
+
+        async def refuse(status: int, code: str, message: str) -> None:
+            if ex.started:  # too late for an answer of ours: the app's stands
+                return
+            ex.refused = True
+            response_headers, body = _envelope(status, code, message)
+            await send_headers({"type": "http.response.start", "status": status, "headers": response_headers})
+            await send_headers({"type": "http.response.body", "body": body})
+
+        async def guarded_send(message: Message) -> None:
+            if not ex.refused:  # once we have answered, what the app says goes nowhere
+                await send_headers(message)
+
+        async def guarded_receive() -> Message:
+            if ex.refused:
+                return _DISCONNECT
+            if ex.body_done:  # after the body only a disconnect can come: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                ex.timed_out = True  # no lingering for a client this slow
+                log.info("%s %s: body not received within %ss: 408", scope.get("method"), scope.get("path"),
+                         self.body_read_timeout)
+                await refuse(408, "REQUEST_TIMEOUT",
+                             f"the request body did not arrive within {self.body_read_timeout:g} seconds")
+                return _DISCONNECT
+            if message["type"] == "http.request":
+                ex.received += len(message.get("body", b""))
+                if ex.received > self.max_body_bytes:
+                    await self._too_large(refuse)
+                    return _DISCONNECT
+                if not message.get("more_body", False):
+                    ex.body_done = True
+            return message
+
+        lengths = {value.strip() for name, value in headers if name == b"content-length"}
+        if lengths:
+            declared = _content_length(lengths)
+            if declared is None:
+                await refuse(400, "BAD_REQUEST", "invalid Content-Length header")
+                return
+            if declared > self.max_body_bytes:
+                await self._too_large(refuse)
+                return
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except ClientDisconnect:
+            if not ex.refused:
+                log.warning("%s %s: the client disconnected before its request was read (%d bytes)",
+                            scope.get("method"), scope.get("path"), ex.received)
+        except Exception:
+            if not ex.refused:  # after our answer, the app's complaints about the cut-off body are moot
+                raise
+
+    async def _too_large(self, refuse: Any) -> None:
+        await refuse(413, "PAYLOAD_TOO_LARGE",
+                     f"the request body is larger than {self.max_body_bytes} bytes (MAX_BODY_BYTES)")
+
+
+def _content_length(values: set[bytes]) -> int | None:
+    """The declared length, or None when it is not one non-negative decimal number."""
+    if len(values) != 1:
+        return None
+    (value,) = values
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)

@@ -1,0 +1,101 @@
+"""Health that tells the truth, and a dependency that is down answered as such.
+
+- `GET /healthz`: liveness, the process answers (no dependency is asked).
+- `GET /readyz`: readiness, Temporal answers its health check and the store a `SELECT 1`,
+  each within `READY_TIMEOUT_SECONDS`; else 503 `SERVICE_UNAVAILABLE` naming what is down.
+- Any request that meets Temporal or the store down (an RPC error UNAVAILABLE or
+  DEADLINE_EXCEEDED, a refused or dropped connection) is answered 503 `SERVICE_UNAVAILABLE`
+  in the error envelope with `Retry-After`, and anything else unexpected 500
+  `INTERNAL_ERROR` in the envelope, never a plain-text 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import envelope
+
+log = logging.getLogger("api.health")
+
+READY_TIMEOUT_SECONDS = 3.0
+RETRY_AFTER_SECONDS = 5
+_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
+def unavailable(what: str) -> JSONResponse:
+    return envelope(503, "SERVICE_UNAVAILABLE", f"{what} is unavailable; try again shortly",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _temporal_ready(request: Request) -> str | None:
+    client = getattr(request.app.state, "temporal_client", None)
+    if client is None:
+        return "Temporal: not connected"
+    try:
+        ok = await client.service_client.check_health(timeout=timedelta(seconds=READY_TIMEOUT_SECONDS))
+    except (RPCError, RuntimeError, OSError) as err:
+        return f"Temporal: {type(err).__name__}: {err}"
+    return None if ok else "Temporal: not serving"
+
+
+async def _store_ready(request: Request) -> str | None:
+    db = getattr(request.app.state, "db", None)
+    if db is None:
+        return None  # an API without a store
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as err:  # noqa: BLE001 - any failure means not ready
+        return f"store: {type(err).__name__}"
+    return None
+
+
+def install_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["meta"], include_in_schema=False)
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    @app.get("/readyz", tags=["meta"], include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        problems = [p for p in await asyncio.gather(_temporal_ready(request), _store_ready(request)) if p]
+        if problems:
+            response = envelope(503, "SERVICE_UNAVAILABLE", "not ready: " + "; ".join(problems),
+                                [{"field": p.split(":", 1)[0], "message": p} for p in problems],
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return response
+        return JSONResponse({"ok": True, "temporal": "serving", "store": "serving"})
+
+    @app.exception_handler(RPCError)
+    async def _rpc_error(request: Request, exc: RPCError):
+        if exc.status in _DOWN:
+            log.warning("%s %s: Temporal unavailable: %s", request.method, request.url.path, exc.message)
+            return unavailable("Temporal")
+        log.error("%s %s: Temporal answered %s: %s", request.method, request.url.path,
+                  exc.status.name if exc.status else "?", exc.message)
+        return envelope(500, "INTERNAL_ERROR", "Temporal refused the request")
+
+    async def _store_down(request: Request, exc: Exception):
+        log.warning("%s %s: store unavailable: %s", request.method, request.url.path, type(exc).__name__)
+        return unavailable("the store")
+
+    app.add_exception_handler(OperationalError, _store_down)
+    app.add_exception_handler(InterfaceError, _store_down)
+
+    @app.exception_handler(OSError)  # ConnectionError, TimeoutError, a name that does not resolve
+    async def _connection(request: Request, exc: OSError):
+        log.warning("%s %s: a dependency is unreachable: %s", request.method, request.url.path, exc)
+        return unavailable("a service the engine depends on")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # Starlette logs the traceback after this answer: a bug deserves it.
+        return envelope(500, "INTERNAL_ERROR", "internal error")
