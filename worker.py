@@ -24,7 +24,7 @@ from activities.telephony import TelephonyActivities
 from activities.webhook_settings import WebhookSettings
 from activities.webhooks import WebhookActivities
 from campaign_engine.settings import Settings, get_settings
-from campaign_engine.store.db import store_engine
+from campaign_engine.store.db import StoreNotConfigured, require_database_url, store_engine
 from campaign_engine.temporal import connect
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
@@ -94,6 +94,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    try:
+        require_database_url(settings)  # before anything connects: one line, exit 2
+    except StoreNotConfigured as err:
+        print(f"worker: {err}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
         stop = asyncio.Event()

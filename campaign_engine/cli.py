@@ -1,7 +1,8 @@
 """`campaign-engine`: run the embedded stack, or follow campaigns straight from Temporal.
 
-    campaign-engine up                      # Temporal dev server + worker + API, Ctrl-C stops all
-    campaign-engine worker                  # one worker against TEMPORAL_ADDRESS
+    campaign-engine up                      # Temporal dev server + PostgreSQL + worker + API, Ctrl-C stops all
+    campaign-engine worker                  # one worker against TEMPORAL_ADDRESS and DATABASE_URL
+    campaign-engine migrate                 # the store's schema to the newest revision (DATABASE_URL)
     campaign-engine status CAMPAIGN_ID [--watch] [--json]
     campaign-engine list [--status in_progress] [--json]
 
@@ -21,8 +22,12 @@ import sys
 from pathlib import Path
 
 from campaign_engine.settings import Settings, get_settings
+from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
 
 log = logging.getLogger("campaign-engine")
+
+# Exit status when the store (DATABASE_URL) is not set or cannot be reached.
+STORE_UNAVAILABLE = 2
 
 
 # --- up ------------------------------------------------------------------------------------
@@ -48,11 +53,13 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
 
     from api.main import create_app
     from campaign_engine import devserver
+    from campaign_engine.store.startup import start_store
     from worker import running_worker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings, api_key = ensure_api_key(settings)
     server = None
+    store = None
     if settings.temporal_address:
         address = settings.temporal_address
     else:
@@ -63,6 +70,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
         )
         settings = settings.model_copy(update={"temporal_address": address})
     try:
+        # The store (embedded unless DATABASE_URL is set) starts while Temporal boots.
+        settings, store = await start_store(settings)
         client = await devserver.wait_until_serving(address, settings.temporal_namespace, server)
         config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                 log_level="warning", lifespan="on")
@@ -81,6 +90,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
                 f"  API            {base}",
                 f"  OpenAPI docs   {base}/docs",
                 f"  Temporal       {address} (namespace {settings.temporal_namespace})",
+                f"  store          {store.describe()}",
             ]
             if server is not None:
                 lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
@@ -92,6 +102,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             api.should_exit = True
             await api_task
     finally:
+        if store is not None:
+            await store.stop()
         if server is not None:
             devserver.stop(server)
 
@@ -116,8 +128,40 @@ def cmd_up(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_up(settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StoreUnreachable as err:  # DATABASE_URL set, but that server does not answer
+        print(f"campaign-engine up: {err}", file=sys.stderr)
+        return STORE_UNAVAILABLE
     return 0
+
+
+# --- migrate ---------------------------------------------------------------------------------
+
+
+async def run_migrate(settings: Settings) -> int:
+    """The store at DATABASE_URL to the newest revision; prints the revision reached."""
+    from campaign_engine.store.db import describe_url, require_database_url
+    from campaign_engine.store.migrate import current_revision, upgrade_async
+
+    url = require_database_url(settings)
+    before = await current_revision(url)  # reachable, or one line saying why not
+    await upgrade_async(url)
+    after = await current_revision(url)
+    where = describe_url(url)
+    if after == before:
+        print(f"store {where}: at revision {after} (head), nothing to do")
+    else:
+        print(f"store {where}: migrated from {before or 'an empty database'} to revision {after} (head)")
+    return 0
+
+
+def cmd_migrate(settings: Settings) -> int:
+    try:
+        return asyncio.run(run_migrate(settings))
+    except (StoreNotConfigured, StoreUnreachable) as err:  # DATABASE_URL unset or unreachable
+        print(f"campaign-engine migrate: {err}", file=sys.stderr)
+        return STORE_UNAVAILABLE
 
 
 # --- status and list -------------------------------------------------------------------------
@@ -241,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--temporal-port", type=int)
     up.add_argument("--ui-port", type=int)
     up.add_argument("--data-dir")
+    sub.add_parser("migrate", help="migrate the store at DATABASE_URL to the newest schema revision")
     sub.add_parser("worker", help="run one worker against TEMPORAL_ADDRESS")
     st = sub.add_parser("status", help="a campaign's progress, from Temporal")
     st.add_argument("campaign_id", help="campaign id (CAMP-...) or its workflow id")
@@ -258,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         import worker
 
         status = worker.main()
+    elif args.command == "migrate":
+        status = cmd_migrate(get_settings())
     elif args.command == "status":
         status = asyncio.run(run_status(get_settings(), args.campaign_id, args.watch, args.json))
     else:

@@ -31,10 +31,38 @@ class StoreNotConfigured(RuntimeError):
     pass
 
 
-def store_engine(settings: "Settings", *, pool_size: int = 10) -> AsyncEngine:
-    """The engine of DATABASE_URL (`campaign-engine up` sets it to its embedded server)."""
+class StoreUnreachable(RuntimeError):
+    """DATABASE_URL names a server that cannot be reached or refuses us (one line, no password)."""
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def describe_url(url: str) -> str:
+    """Where a store URL points, for logs and the CLI: `host:port/database`, never a password
+    (a unix-socket URL names its socket directory as the host)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse: say so, show nothing of it
+        return "(an unparsable DATABASE_URL)"
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = ",".join(host)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
+
+
+def require_database_url(settings: "Settings") -> str:
+    """DATABASE_URL, or StoreNotConfigured naming it (a one-line error for the CLI)."""
     url = settings.database_url.get_secret_value()
     if not url:
         raise StoreNotConfigured("DATABASE_URL is not set: the engine needs its PostgreSQL store "
                                  "(`campaign-engine up` starts an embedded one)")
-    return create_engine(url, pool_size=pool_size)
+    return url
+
+
+def store_engine(settings: "Settings", *, pool_size: int = 10) -> AsyncEngine:
+    """The engine of DATABASE_URL (`campaign-engine up` sets it to its embedded server)."""
+    return create_engine(require_database_url(settings), pool_size=pool_size)
