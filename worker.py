@@ -112,7 +112,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    status = main()
+    from campaign_engine.config_errors import run_reporting
+
+    status = run_reporting(main, "worker")  # a configuration error: one line, status 2
     sys.stdout.flush()
     sys.stderr.flush()
     # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).

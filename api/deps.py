@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
@@ -35,14 +36,16 @@ async def require_tenant(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
 ) -> Tenant:
-    keys: dict[str, str] = request.app.state.api_keys
+    keys: dict[bytes, str] = request.app.state.api_keys  # SHA-256 of each key -> tenant
     if not x_api_key:
         raise ApiError(401, "UNAUTHORIZED", "missing x-api-key header")
+    if len(request.headers.getlist("x-api-key")) > 1:
+        raise ApiError(401, "UNAUTHORIZED", "more than one x-api-key header")
     tenant = None
-    presented = x_api_key.encode()
+    presented = hashlib.sha256(x_api_key.encode()).digest()
     # Compare against every key in constant time: no early exit that timing could reveal.
-    for key, tenant_id in keys.items():
-        if hmac.compare_digest(presented, key.encode()):
+    for key_digest, tenant_id in keys.items():
+        if hmac.compare_digest(presented, key_digest):
             tenant = tenant_id
     if tenant is None:
         raise ApiError(401, "UNAUTHORIZED", "invalid API key")

@@ -21,6 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
+from campaign_engine.config_errors import ServerDied, run_reporting
+from campaign_engine.private_files import make_tree_private, private_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
 
@@ -35,14 +37,14 @@ STORE_UNAVAILABLE = 2
 
 def ensure_api_key(settings: Settings) -> tuple[Settings, str]:
     """Keys from CAMPAIGN_API_KEYS, or one generated once and kept in the data dir."""
-    if settings.api_keys():
+    if settings.api_key_digests():
         return settings, "(the keys in CAMPAIGN_API_KEYS; not printed)"
     key_file = settings.data_dir / "api-key"
     if key_file.exists():
         key = key_file.read_text().strip()
     else:
         key = "ce_" + secrets.token_urlsafe(24)
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(key_file.parent)
         key_file.touch(mode=0o600)
         key_file.write_text(key + "\n")
     return settings.model_copy(update={"campaign_api_keys": type(settings.campaign_api_keys)(f"default:{key}")}), key
@@ -56,7 +58,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
     from campaign_engine.store.startup import start_store
     from worker import running_worker
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_tree_private(settings.data_dir)  # personal data and keys: owner only (0700, files 0600)
+    os.umask(0o077)  # and so is what the servers started here create
     settings, api_key = ensure_api_key(settings)
     server = None
     store = None
@@ -98,9 +101,14 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             lines.append(f"  API key        {api_key}   (header x-api-key)")
             lines.append("Ctrl-C stops everything.")
             print("\n".join(lines), flush=True)
-            await stop.wait()
+            # A dev server of ours that dies stops everything, with one line (exit status 1).
+            died = await devserver.watch(server, stop) if server is not None else None
+            if server is None:
+                await stop.wait()
             api.should_exit = True
             await api_task
+            if died:
+                raise ServerDied(died)
     finally:
         if store is not None:
             await store.stop()
@@ -313,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    status = main()
+    status = run_reporting(main)  # a configuration error: one line, status 2
     sys.stdout.flush()
     sys.stderr.flush()
     # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).

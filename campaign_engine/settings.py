@@ -8,8 +8,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from campaign_engine import api_keys
+
+# The telephony providers a deployment can select (activities.providers.registry).
+PROVIDERS = ("simulated", "twilio", "http")
 
 
 class Settings(BaseSettings):
@@ -21,15 +26,15 @@ class Settings(BaseSettings):
     temporal_address: str = Field("", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     temporal_task_queue: str = Field("campaign-engine", validation_alias="TEMPORAL_TASK_QUEUE")
-    temporal_port: int = Field(7233, validation_alias="TEMPORAL_PORT")
-    temporal_ui_port: int = Field(8233, validation_alias="TEMPORAL_UI_PORT")
+    temporal_port: int = Field(7233, ge=1, le=65535, validation_alias="TEMPORAL_PORT")
+    temporal_ui_port: int = Field(8233, ge=1, le=65535, validation_alias="TEMPORAL_UI_PORT")
 
     # --- API --------------------------------------------------------------------------------
     # Comma-separated keys. `tenant:key` gives the key its tenant; a bare `key` belongs to
     # the tenant "default". Empty means no key is accepted (every call gets 401).
     campaign_api_keys: SecretStr = Field(SecretStr(""), validation_alias="CAMPAIGN_API_KEYS")
     api_host: str = Field("127.0.0.1", validation_alias="API_HOST")
-    api_port: int = Field(8000, validation_alias="API_PORT")
+    api_port: int = Field(8000, ge=1, le=65535, validation_alias="API_PORT")
     # Public base URL at which providers reach our callbacks (Twilio signs this URL).
     public_base_url: str = Field("", validation_alias="PUBLIC_BASE_URL")
     # Largest request body (api.edge), refused with 413 as soon as it is passed. The largest
@@ -95,17 +100,44 @@ class Settings(BaseSettings):
         return f"{self.temporal_task_queue}-dial-{provider}"
 
     def api_keys(self) -> dict[str, str]:
-        """Map of API key -> tenant id."""
-        keys: dict[str, str] = {}
-        for item in self.campaign_api_keys.get_secret_value().split(","):
-            item = item.strip()
-            if not item:
-                continue
-            tenant, sep, key = item.partition(":")
-            if not sep:
-                tenant, key = "default", item
-            keys[key.strip()] = tenant.strip()
-        return keys
+        """Map of API key -> tenant id (the keys given in plain; see api_key_digests)."""
+        return api_keys.parse(self.campaign_api_keys.get_secret_value())[1]
+
+    def api_key_digests(self) -> dict[bytes, str]:
+        """Map of SHA-256 of every API key (plain or given hashed) -> tenant id."""
+        return api_keys.parse(self.campaign_api_keys.get_secret_value())[0]
+
+    # --- configuration errors: each names its variable (campaign_engine.config_errors) -----
+
+    @field_validator("campaign_api_keys")
+    @classmethod
+    def _api_keys(cls, value: SecretStr) -> SecretStr:
+        api_keys.parse(value.get_secret_value())
+        return value
+
+    @field_validator("simulated_outcomes")
+    @classmethod
+    def _outcomes(cls, value: str) -> str:
+        from activities.providers.simulated import parse_outcome_mix
+
+        parse_outcome_mix(value)
+        return value
+
+    @field_validator("simulated_ring_seconds", "simulated_talk_seconds")
+    @classmethod
+    def _seconds(cls, value: str) -> str:
+        from activities.providers.simulated import parse_seconds_range
+
+        parse_seconds_range(value)
+        return value
+
+    @field_validator("telephony_provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in PROVIDERS:
+            raise ValueError(f"{value[:40]!r} is not one of {', '.join(PROVIDERS)}")
+        return value
 
 
 @lru_cache

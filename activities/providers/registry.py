@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from temporalio.client import Client
 
 from activities.providers.base import TelephonyProvider
@@ -10,6 +11,7 @@ from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings
 from activities.providers.simulated import CarrierLedger, SimulatedCarrier
+from campaign_engine.config_errors import ConfigError
 from campaign_engine.models import CallOutcome
 from campaign_engine.settings import Settings
 
@@ -39,12 +41,17 @@ def build_providers(settings: Settings, client: Client) -> dict[str, TelephonyPr
         )
     }
     # Real carriers join when configured; the one TELEPHONY_PROVIDER names must be.
-    twilio_cfg = TwilioSettings()
-    if twilio_cfg.account_sid or settings.telephony_provider == "twilio":
-        providers["twilio"] = TwilioProvider.from_settings(twilio_cfg)
-    http_cfg = HttpAgentSettings()
-    if http_cfg.url or settings.telephony_provider == "http":
-        providers["http"] = HttpAgentProvider.from_settings(http_cfg)
+    try:
+        twilio_cfg = TwilioSettings()
+        if twilio_cfg.account_sid or settings.telephony_provider == "twilio":
+            providers["twilio"] = TwilioProvider.from_settings(twilio_cfg)
+        http_cfg = HttpAgentSettings()
+        if http_cfg.url or settings.telephony_provider == "http":
+            providers["http"] = HttpAgentProvider.from_settings(http_cfg)
+    except ValidationError:
+        raise  # names its variable already
+    except ValueError as err:  # a setting the provider needs is missing or wrong
+        raise ConfigError(f"TELEPHONY_PROVIDER={settings.telephony_provider}: {err}") from None
     if settings.telephony_provider not in providers:
         raise ValueError(
             f"TELEPHONY_PROVIDER={settings.telephony_provider!r} is not one of {sorted(providers)}"

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from campaign_engine.models import CallOutcome, CallProgress, CallRequest, Outcome, PlacedCall
+from campaign_engine.private_files import private_dir, private_file
 
 HANGUP_CAUSES = {
     Outcome.COMPLETED: "NORMAL_CLEARING",
@@ -100,7 +101,9 @@ class CarrierLedger:
     """The simulated carrier's own record: every call placed, every request received."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():  # an existing directory is the operator's to set
+            private_dir(path.parent)
+        private_file(path)  # every number the engine dialled: owner only (SQLite gives its WAL the same mode)
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
