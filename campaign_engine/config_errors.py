@@ -44,6 +44,8 @@ def one_line(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), CONFIG_ERROR_STATUS
     if isinstance(exc, ServerDied):
         return str(exc), SERVER_DIED_STATUS
+    if type(exc).__name__ in _ONE_LINE_ERRORS:
+        return " ".join(str(exc).removeprefix("campaign-engine: ").split()), CONFIG_ERROR_STATUS
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, (ExceptionGroup, BaseExceptionGroup)):
         for inner in exc.exceptions:
@@ -55,9 +57,40 @@ def one_line(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
-def run_reporting(main: Callable[[], int], program: str = "campaign-engine") -> int:
+# Errors of the engine's own that already say, on one line, which address does not answer.
+_ONE_LINE_ERRORS = {"TemporalUnreachable", "StoreUnreachable", "StoreNotConfigured"}
+
+
+def check_environment() -> None:
+    """Every setting read from the environment, validated before anything starts: the
+    engine's, the webhooks', and the settings of the provider TELEPHONY_PROVIDER selects."""
+    from activities.providers.http_agent import HttpAgentProvider
+    from activities.providers.http_agent_settings import HttpAgentSettings
+    from activities.providers.twilio import TwilioProvider
+    from activities.providers.twilio_settings import TwilioSettings
+    from activities.webhook_settings import WebhookSettings
+    from campaign_engine.settings import Settings
+
+    settings = Settings()
+    WebhookSettings()
+    twilio, http = TwilioSettings(), HttpAgentSettings()
+    try:
+        if settings.telephony_provider == "twilio" or twilio.account_sid:
+            TwilioProvider.from_settings(twilio)
+        if settings.telephony_provider == "http" or http.url:
+            HttpAgentProvider.from_settings(http)
+    except ValidationError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"TELEPHONY_PROVIDER={settings.telephony_provider}: {err}") from None
+
+
+def run_reporting(main: Callable[[], int], program: str = "campaign-engine",
+                  preflight: Callable[[], None] | None = check_environment) -> int:
     """`main()`'s status; a configuration error is one line on stderr and status 2."""
     try:
+        if preflight is not None:
+            preflight()
         return main()
     except Exception as exc:
         found = one_line(exc)
