@@ -505,6 +505,6 @@ def test_decisions_respect_caps_and_window(policy, calls, minutes, zone):
             assert outcome != "completed"
             rule = policy.rule_for(decision.rule)
             ended_so = sum(1 for _, o, c, _ in history if match_rule(policy, o, c) == rule)
-            assert ended_so < rule.max_attempts
+            assert ended_so < policy.rule_cap(rule)
     else:
         assert decision.at is None

@@ -19,7 +19,7 @@ Decisions:
   (`MAX_ATTEMPTS_LIMIT`, 20) applies. A rule's `maxAttempts` caps the calls that ended
   under that rule: with `{match: busy, maxAttempts: 3}` the contact is redialled after its
   first and second busy call, not after the third. Both caps apply; the first one reached
-  stops the redials.
+  stops the redials. A rule without `maxAttempts` has only the overall cap.
 * **Matching.** `match` is an outcome (`no-answer`, `busy`, `failed`, `voicemail`, any case,
   `-` or `_`) or a provider hang-up cause in capitals (`CALL_REJECTED`, `NETWORK_ERROR`).
   A cause rule wins over an outcome rule. `completed`, `canceled`, `INVALID_NUMBER` and
@@ -134,13 +134,13 @@ class Backoff(StrEnum):
 
 class RedialRule(BaseModel):
     """`{match: "busy", intervalMinutes: 10, maxAttempts: 3}`: redial busy calls after 10
-    minutes, until three calls have ended busy."""
+    minutes, until three calls have ended busy. Without `maxAttempts`, until the overall cap."""
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, frozen=True)
 
     match: str
     interval_minutes: float = Field(alias="intervalMinutes", gt=0, le=MAX_INTERVAL_MINUTES)
-    max_attempts: int = Field(alias="maxAttempts", ge=1, le=MAX_ATTEMPTS_LIMIT)
+    max_attempts: int | None = Field(default=None, alias="maxAttempts", ge=1, le=MAX_ATTEMPTS_LIMIT)
 
     @field_validator("match", mode="before")
     @classmethod
@@ -232,6 +232,11 @@ class RuleBasedRedial(BaseModel):
             return 1
         return self.max_attempts if self.max_attempts is not None else MAX_ATTEMPTS_LIMIT
 
+    def rule_cap(self, rule: RedialRule) -> int:
+        """Calls ending under `rule` after which it no longer redials: its own maxAttempts,
+        else the overall cap."""
+        return rule.max_attempts if rule.max_attempts is not None else self.effective_max_attempts
+
     def rule_for(self, match: str) -> RedialRule | None:
         return next((rule for rule in self.call_status if rule.match == match), None)
 
@@ -241,8 +246,8 @@ class RuleBasedRedial(BaseModel):
         outcome_rules = [r for r in self.call_status if not r.is_cause] or list(self.call_status)
         if not self.enabled or not outcome_rules:
             return RedialPolicy(enabled=False, max_attempts=1)
-        rep = max(outcome_rules, key=lambda r: (r.max_attempts, r.match == Outcome.NO_ANSWER.value))
-        max_attempts = max(1, min(self.effective_max_attempts, rep.max_attempts))
+        rep = max(outcome_rules, key=lambda r: (self.rule_cap(r), r.match == Outcome.NO_ANSWER.value))
+        max_attempts = max(1, min(self.effective_max_attempts, self.rule_cap(rep)))
         intervals = [base_backoff_seconds(self, rep, n) for n in range(1, max(max_attempts, 2))]
         outcomes = [Outcome(r.match) for r in self.call_status if not r.is_cause]
         if self.redial_voicemail and Outcome.VOICEMAIL not in outcomes:
@@ -588,11 +593,12 @@ def decide_next_call(
         label = last.outcome.value + (f" ({last.hangup_cause})" if last.hangup_cause else "")
         return _stop(f"no redial rule for {label}")
     nth = sum(1 for fact in facts if match_rule(policy, fact.outcome, fact.hangup_cause) == rule)
-    if nth >= rule.max_attempts:
-        return _stop(f"all {rule.max_attempts} calls allowed after {rule.match} used")
+    rule_cap = policy.rule_cap(rule)
+    if nth >= rule_cap:
+        return _stop(f"all {rule_cap} calls allowed after {rule.match} used")
     wait = backoff_seconds(policy, rule, nth, f"{seed}/attempt-{calls_made}")
     redial_no = calls_made  # the next call is redial number `calls_made`
-    last_possible = min(cap - 1, redial_no + rule.max_attempts - 1 - nth)
+    last_possible = min(cap - 1, redial_no + rule_cap - 1 - nth)
     status = last.hangup_cause.strip().upper() if rule.is_cause and last.hangup_cause else last.outcome.value
     reason = f"redial {redial_no} of {last_possible} in {describe_wait(wait)} after {status}"
     return _schedule(
