@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import phonenumbers
@@ -34,18 +35,37 @@ def normalize_e164(raw: str) -> str:
     return phonenumbers.format_number(_parse_valid(raw), phonenumbers.PhoneNumberFormat.E164)
 
 
+# Characters a number may be written with besides '+' and the digits 0-9: they are removed
+# before the number is read. Anything else (letters, other scripts' digits, '#', ...) is
+# refused: phonenumbers would read vanity letters as digits ('+1415555ABCD' dialled as
+# +14155552223) and extensions as part of the number.
+SEPARATORS = " -.()"
+_SEPARATORS = str.maketrans("", "", SEPARATORS)
+_E164_CHARS = re.compile(r"\+[0-9]+")
+# The number as echoed in an error message: cut beyond this many characters.
+_ECHO = 40
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _ECHO else text[:_ECHO] + "..."
+
+
 def _parse_valid(raw: str) -> phonenumbers.PhoneNumber:
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhoneNumber("phone number is empty")
     text = raw.strip()
     if not text.startswith("+"):
-        raise InvalidPhoneNumber(f"'{text}' is not in E.164 form (it must start with + and the country code)")
+        raise InvalidPhoneNumber(f"'{_shown(text)}' is not in E.164 form (it must start with + and the country code)")
+    if not _E164_CHARS.fullmatch(text.translate(_SEPARATORS)):
+        raise InvalidPhoneNumber(
+            f"'{_shown(text)}' has characters other than + and the digits 0-9 (spaces, dashes, dots and "
+            "parentheses are ignored; letters are refused)")
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(f"'{text}' cannot be parsed: {exc}") from None
+        raise InvalidPhoneNumber(f"'{_shown(text)}' cannot be parsed: {exc}") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneNumber(f"'{text}' is not a valid phone number")
+        raise InvalidPhoneNumber(f"'{_shown(text)}' is not a valid phone number")
     return number
 
 
