@@ -10,7 +10,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.json_body import is_json_content_type
 from api.schemas import too_many_contacts_message
+
+# One HTTP status per error code. The state errors (what the campaign's or contact's state
+# forbids) are all 409 Conflict, whichever endpoint meets them.
+STATUS_OF_CODE = {
+    "CAMPAIGN_ALREADY_RUNNING": 409,
+    "CAMPAIGN_NOT_RUNNING": 409,
+    "INVALID_CAMPAIGN_STATE": 409,
+    "CONTACT_ALREADY_FINAL": 409,
+    "IDEMPOTENCY_KEY_REUSED": 409,
+    "NOT_FOUND": 404,
+}
+# Input echoed back in a message is cut to this many characters (a 100 KB id is not sent back).
+ECHO_LIMIT = 64
+# No message or detail of the envelope is longer than this.
+MESSAGE_LIMIT = 1000
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """`value` as text for a message, cut to `limit` characters ('...' and the length after)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class ApiError(Exception):
@@ -19,10 +41,22 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
+def state_error(code: str, message: str, details: Any = None) -> ApiError:
+    """An error whose status is the one of its code (STATUS_OF_CODE)."""
+    return ApiError(STATUS_OF_CODE[code], code, message, details)
+
+
+def _capped(details: Any) -> Any:
+    if isinstance(details, list):
+        return [{**d, "message": echo(d["message"], MESSAGE_LIMIT)} if isinstance(d, dict)
+                and isinstance(d.get("message"), str) else d for d in details]
+    return details
+
+
 def envelope(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:
-    body: dict[str, Any] = {"success": False, "message": message, "error": code}
+    body: dict[str, Any] = {"success": False, "message": echo(message, MESSAGE_LIMIT), "error": code}
     if details is not None:
-        body["details"] = details
+        body["details"] = _capped(details)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -45,7 +79,8 @@ def validation_details(errors: list[dict]) -> list[dict]:
     details = []
     for err in errors:
         field, row = _field_path(tuple(err.get("loc", ())))
-        item = {"field": field, "message": err.get("msg", "invalid")}
+        message = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
+        item = {"field": field, "message": message}
         if row is not None:
             item["row"] = row
         details.append(item)
@@ -58,10 +93,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return envelope(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
         errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return envelope(400, "BAD_REQUEST", "the request body is not valid JSON", validation_details(errors))
+        invalid = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            loc = tuple(invalid.get("loc", ()))
+            where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+            reason = (invalid.get("ctx") or {}).get("error") or invalid.get("msg", "invalid")
+            message = f"the request body is not valid JSON: {reason}{where}"
+            return envelope(400, "INVALID_JSON", message, [{"field": "body", "message": message}])
+        if _sent_as_other_than_json(request, errors):
+            content_type = request.headers.get("content-type") or "none"
+            message = (f"the body must be JSON sent with Content-Type: application/json "
+                       f"(this request's Content-Type: {echo(content_type)})")
+            return envelope(415, "UNSUPPORTED_MEDIA_TYPE", message, [{"field": "Content-Type", "message": message}])
         if any(e.get("type") == "too_many_contacts" for e in errors):
             msg = next(e["msg"] for e in errors if e.get("type") == "too_many_contacts")
             return envelope(413, "PAYLOAD_TOO_LARGE", msg, [{"field": "contacts", "message": msg}])
@@ -79,7 +124,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
-        codes = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-                 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMIT_EXCEEDED"}
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's (and api.json_body's) answer to a body json.loads cannot read at all.
+            message = _unreadable_body_message(exc.__cause__)
+            return envelope(400, "INVALID_JSON", message, [{"field": "body", "message": message}])
+        codes = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+                 429: "RATE_LIMIT_EXCEEDED"}
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return envelope(exc.status_code, codes.get(exc.status_code, "ERROR"), detail, headers=exc.headers)
+
+
+BODY_PARSE_ERROR = "There was an error parsing the body"
+# Errors of a body that is not a JSON object at all (bytes, or nothing FastAPI parsed).
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _sent_as_other_than_json(request: Request, errors: list[dict]) -> bool:
+    """A body was sent, not as JSON (another or no Content-Type), so it was never parsed."""
+    if is_json_content_type(request.headers.get("content-type")):
+        return False
+    return any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in errors)
+
+
+def _unreadable_body_message(cause: BaseException | None) -> str:
+    if isinstance(cause, RecursionError):
+        return "the request body is not valid JSON: it nests arrays or objects too deeply"
+    if isinstance(cause, UnicodeError):
+        return "the request body is not valid JSON: it is not UTF-8 (nor UTF-16 or UTF-32) text"
+    return "the request body is not valid JSON"

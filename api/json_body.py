@@ -41,7 +41,7 @@ async def read_body(request: Request) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json_content_type(content_type: str | None) -> bool:
     # FastAPI's test (strict content type): application/json or application/*+json.
     if not content_type:
         return False
@@ -55,7 +55,7 @@ def _is_json(content_type: str | None) -> bool:
 
 def parse_json_body(model: type[M], raw: bytes, content_type: str | None) -> M:
     """`raw` validated as `model`, or the RequestValidationError FastAPI would have raised."""
-    if raw and _is_json(content_type):
+    if raw and is_json_content_type(content_type):
         try:
             return model.model_validate_json(raw)
         except ValidationError:
@@ -69,7 +69,7 @@ def _fastapi_validate(model: type[M], raw: bytes, content_type: str | None) -> M
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
                                        "input": None}])
     data: Any = raw
-    if _is_json(content_type):
+    if is_json_content_type(content_type):
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as e:

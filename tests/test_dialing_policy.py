@@ -134,7 +134,7 @@ async def test_rule_based_redial_update_applies_to_a_running_campaign(dev_env, t
         assert summary.calls_placed == 8
         assert summary.by_disposition == {Outcome.BUSY.value: 4}
         bad = await engine.http.put(f"/updateCampaignData/{cid}", json=update, headers=engine.headers())
-        assert bad.status_code == 422 and bad.json()["error"] == "INVALID_CAMPAIGN_STATE"
+        assert bad.status_code == 409 and bad.json()["error"] == "INVALID_CAMPAIGN_STATE"
         invalid = {"redialConfig": {"enabled": True, "callStatus": [{"match": "completed", "intervalMinutes": 5}]}}
         resp = await engine.http.put(f"/updateCampaignData/{cid}", json=invalid, headers=engine.headers())
         assert resp.status_code == 400 and "redialConfig" in resp.json()["message"]

@@ -115,7 +115,7 @@ async def test_upload_creates_draft_appends_with_row_errors_then_starts(engine):
     assert a["errors"][0]["row"] == 3 and a["status"] == "draft"
     assert engine.ledger.calls(cid) == []
     assert_error(await engine.http.get(f"/pauseTheCampaign/{cid}", headers=engine.headers()),
-                 400, "CAMPAIGN_NOT_RUNNING")
+                 409, "CAMPAIGN_NOT_RUNNING")
 
     # Errors of the upload itself.
     assert_error(await engine.http.post("/uploadCampaignData", headers=engine.headers(),
@@ -154,19 +154,19 @@ async def test_upload_creates_draft_appends_with_row_errors_then_starts(engine):
 
     # A finished campaign: nothing to start, pause, resume or append; cancel is a no-op.
     assert_error(await engine.http.get(f"/startCampaignv2/{cid}", headers=engine.headers()),
-                 422, "INVALID_CAMPAIGN_STATE")
+                 409, "INVALID_CAMPAIGN_STATE")
     assert_error(await engine.http.get(f"/pauseTheCampaign/{cid}", headers=engine.headers()),
-                 400, "CAMPAIGN_NOT_RUNNING")
+                 409, "CAMPAIGN_NOT_RUNNING")
     assert_error(await engine.http.get(f"/startCampaign/{cid}", headers=engine.headers()),
-                 422, "INVALID_CAMPAIGN_STATE")
+                 409, "INVALID_CAMPAIGN_STATE")
     assert_error(await engine.http.post(f"/campaigns/{cid}/contacts", headers=engine.headers(),
-                                        json={"contacts": rows(1, start=20)}), 422, "INVALID_CAMPAIGN_STATE")
+                                        json={"contacts": rows(1, start=20)}), 409, "INVALID_CAMPAIGN_STATE")
     late = await engine.http.post("/uploadCampaignData", headers=engine.headers(),
                                   json={"campaign_id": cid, "contacts": rows(1, start=20)})
-    assert_error(late, 422, "INVALID_CAMPAIGN_STATE")
+    assert_error(late, 409, "INVALID_CAMPAIGN_STATE")
     nothing_valid = await engine.http.post("/uploadCampaignData", headers=engine.headers(),
                                            json={"campaign_id": cid, "contacts": [{"phone_number": "1"}]})
-    assert_error(nothing_valid, 422, "INVALID_CAMPAIGN_STATE")
+    assert_error(nothing_valid, 409, "INVALID_CAMPAIGN_STATE")
     cancel = await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
     assert cancel.status_code == 200 and cancel.json()["status"] == "completed"
     assert cancel.json()["summary"]["total_contacts"] == 4
@@ -182,7 +182,7 @@ async def test_upload_idempotency_key(engine):
     assert again["uploaded_count"] == 3 and again["total_contacts"] == 3
     other = await engine.http.post("/uploadCampaignData", headers={**engine.headers(), "Idempotency-Key": "create-1"},
                                    json={"campaign_name": "Other", "agent_id": "a", "contacts": body_rows})
-    assert_error(other, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert assert_error(other, 409, "IDEMPOTENCY_KEY_REUSED")["details"][0]["field"] == "Idempotency-Key"
     # Scheduled through schedule_time: every contact gets it.
     config = await handle(engine, cid).query(CampaignWorkflow.config)
     assert config.is_scheduled is True
@@ -196,7 +196,9 @@ async def test_upload_idempotency_key(engine):
     assert a2.status_code == 200 and a2.json()["replayed"] is True and a2.json()["total_contacts"] == 5
     changed = await engine.http.post("/uploadCampaignData", headers=headers,
                                      json={**body, "contacts": rows(2, start=300)})
-    assert_error(changed, 409, "IDEMPOTENCY_KEY_REUSED")
+    reused = assert_error(changed, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert reused["details"] == [{"field": "Idempotency-Key", "message": "already used with another body to "
+                                  f"append contacts to campaign {cid}"}]
     # The same on the resource-style append.
     headers2 = {**engine.headers(), "Idempotency-Key": "append-2"}
     r1 = await engine.http.post(f"/campaigns/{cid}/contacts", headers=headers2,
@@ -366,9 +368,9 @@ async def test_pause_places_no_call_until_resumed(dev_env, task_queue, carrier_d
         assert paused["status"] == "paused" and paused["campaign_id"] == cid
         assert 0 <= paused["active_calls"] <= 3 and datetime.fromisoformat(paused["paused_at"])
         assert_error(await engine.http.post(f"/pauseTheCampaign/{cid}", headers=engine.headers()),
-                     400, "CAMPAIGN_NOT_RUNNING")
+                     409, "CAMPAIGN_NOT_RUNNING")
         assert_error(await engine.http.get(f"/startCampaignv2/{cid}", headers=engine.headers()),
-                     400, "CAMPAIGN_ALREADY_RUNNING")
+                     409, "CAMPAIGN_ALREADY_RUNNING")
 
         # Calls that were ringing finish and are recorded; then nothing more is placed.
         quiet = await wait_for(campaign_probe(engine, cid), lambda c: c["live_calls"] == 0, what="live calls end")
@@ -393,9 +395,9 @@ async def test_pause_places_no_call_until_resumed(dev_env, task_queue, carrier_d
         assert resumed["status"] == "in_progress" and resumed["queued_calls"] == 12 - placed_before
         resumed_at = datetime.fromisoformat(resumed["resumed_at"])
         assert_error(await engine.http.get(f"/startCampaign/{cid}", headers=engine.headers()),
-                     400, "CAMPAIGN_ALREADY_RUNNING")
+                     409, "CAMPAIGN_ALREADY_RUNNING")
         assert_error(await engine.http.post(f"/startCampaignv2/{cid}", headers=engine.headers()),
-                     400, "CAMPAIGN_ALREADY_RUNNING")
+                     409, "CAMPAIGN_ALREADY_RUNNING")
 
         done = await until_finished(engine, cid)
         assert done["status"] == "completed" and done["by_disposition"] == {"completed": 12}
@@ -445,7 +447,7 @@ async def test_cancel_lets_live_calls_finish(dev_env, task_queue, carrier_db):
         assert again.status_code == 200 and again.json()["status"] == "canceled"
         assert again.json()["summary"]["by_disposition"] == summary.by_disposition
         assert_error(await engine.http.get(f"/pauseTheCampaign/{cid}", headers=engine.headers()),
-                     400, "CAMPAIGN_NOT_RUNNING")
+                     409, "CAMPAIGN_NOT_RUNNING")
         statuses = await get(engine, "/getCampaignStatuses", campaign_id=cid)
         assert statuses["campaigns"][0]["status"] == "canceled"
         assert statuses["campaigns"][0]["progress"]["percentage"] == 100.0
@@ -655,7 +657,7 @@ async def test_statuses_stats_export_and_contacts(dev_env, task_queue, carrier_d
                                 lambda o: len(o["campaigns"]) == 1, what="the failed campaign listed")
         assert listed["campaigns"][0]["campaign_id"] == draft["campaign_id"]
         assert_error(await engine.http.get(f"/startCampaign/{draft['campaign_id']}", headers=engine.headers()),
-                     422, "INVALID_CAMPAIGN_STATE")
+                     409, "INVALID_CAMPAIGN_STATE")
 
 
 # --- tenants -------------------------------------------------------------------------------------

@@ -173,8 +173,8 @@ async def test_bad_input_is_refused_clearly_and_starts_nothing(engine):
     malformed = await engine.http.post(
         "/uploadCampaignDataAndRun", content=b'{"campaignName": "x", "contacts": [',
         headers={**engine.headers(), "content-type": "application/json"})
-    assert malformed.status_code == 400 and malformed.json()["error"] == "BAD_REQUEST"
-    assert "JSON" in malformed.json()["message"]
+    assert malformed.status_code == 400 and malformed.json()["error"] == "INVALID_JSON"
+    assert "JSON" in malformed.json()["message"] and malformed.json()["details"][0]["field"] == "body"
 
     # Nothing was started: no call, no workflow on this task queue.
     assert engine.ledger.calls() == []

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -37,8 +37,9 @@ from api.campaigns import (
     validate_rows,
     zone_resolver,
 )
+from api.cross_site import refuse_cross_site
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
-from api.errors import ApiError
+from api.errors import STATUS_OF_CODE, ApiError, echo, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn
 from api.lifecycle_schemas import (
@@ -78,14 +79,11 @@ UPDATE_TIMEOUT = timedelta(seconds=60)
 # The contacts query is paged with this many contacts per page.
 CONTACT_PAGE = 2000
 
-# The campaign workflow's ApplicationError types, as HTTP statuses.
-ERROR_STATUS = {
-    "CAMPAIGN_ALREADY_RUNNING": 400,
-    "CAMPAIGN_NOT_RUNNING": 400,
-    "INVALID_CAMPAIGN_STATE": 422,
-    "NOT_FOUND": 404,
-    "CONTACT_ALREADY_FINAL": 409,
-}
+# The campaign workflow's ApplicationError types, as HTTP statuses (one per code: the state
+# errors are 409 wherever they are met).
+ERROR_STATUS = {code: STATUS_OF_CODE[code] for code in (
+    "CAMPAIGN_ALREADY_RUNNING", "CAMPAIGN_NOT_RUNNING", "INVALID_CAMPAIGN_STATE", "NOT_FOUND",
+    "CONTACT_ALREADY_FINAL")}
 _FINISHED = (CampaignStatus.COMPLETED.value, CampaignStatus.CANCELED.value, CampaignStatus.FAILED.value)
 
 
@@ -97,7 +95,7 @@ class CampaignClosed(Exception):
 
 
 def not_found(campaign_id: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"campaign {campaign_id} not found")
+    return ApiError(404, "NOT_FOUND", f"campaign {echo(campaign_id)} not found")
 
 
 def campaign_handle(client: Client, tenant_id: str, campaign_id: str) -> WorkflowHandle:
@@ -265,8 +263,8 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
     response_model=UploadCampaignDataOut,
     summary="Create a campaign without starting it, or append contacts to one (campaign_id)",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND (campaign_id)"},
-               409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
-               422: {"description": "INVALID_CAMPAIGN_STATE (appending to a finished campaign)"}},
+               409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (appending to a finished "
+                     "campaign)"}, 413: {"description": "PAYLOAD_TOO_LARGE"}},
     # The body is an UploadCampaignDataIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(UploadCampaignDataIn),
 )
@@ -343,8 +341,10 @@ async def append_rows(
         taken: dict[str, list[int]] = await query(handle, campaign_id, CampaignWorkflow.append_results, prefix)
         if taken:
             if any(not name.startswith(chunk_base + "-") for name in taken):
-                raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
-                               "this Idempotency-Key was used with a different request body")
+                raise state_error("IDEMPOTENCY_KEY_REUSED",
+                                  "this Idempotency-Key was used with a different request body",
+                                  [{"field": "Idempotency-Key", "message": "already used with another body to "
+                                    f"append contacts to campaign {campaign_id}"}])
             out.replayed = True
             out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
     else:
@@ -365,11 +365,11 @@ async def append_rows(
                 out.duplicate_count += duplicates
         except CampaignClosed:
             status, _ = await final_status(handle, campaign_id)
-            raise ApiError(422, "INVALID_CAMPAIGN_STATE",
-                           f"campaign is {status}: contacts can no longer be added") from None
+            raise state_error("INVALID_CAMPAIGN_STATE",
+                              f"campaign is {status}: contacts can no longer be added") from None
     status, progress = await final_status(handle, campaign_id)
     if status in _FINISHED and not out.replayed:
-        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added")
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added")
     out.status, out.total_contacts = status, progress.total_contacts
     return out
 
@@ -379,8 +379,8 @@ async def append_rows(
     response_model=UploadCampaignDataOut,
     summary="Append contacts to a campaign (draft, running or paused); they are dialled under the same rules",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND"},
-               409: {"description": "IDEMPOTENCY_KEY_REUSED"}, 413: {"description": "PAYLOAD_TOO_LARGE"},
-               422: {"description": "INVALID_CAMPAIGN_STATE (the campaign has finished)"}},
+               409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (the campaign has "
+                     "finished)"}, 413: {"description": "PAYLOAD_TOO_LARGE"}},
     # The body is an AppendContactsIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(AppendContactsIn),
 )
@@ -402,10 +402,17 @@ async def append_contacts(
 
 
 def get_and_post(path: str, operation_id: str, **kwargs: Any) -> Callable:
-    """The documented GET, and POST for clients that send one (each its own OpenAPI operation)."""
+    """POST, the form to use, and the Dialer API's GET (each its own OpenAPI operation). The
+    GET refuses cross-site browser requests (api.cross_site): 403 CROSS_SITE_REQUEST."""
     def register(func: Callable) -> Callable:
-        router.add_api_route(path, func, methods=["GET"], operation_id=operation_id, **kwargs)
-        router.add_api_route(path, func, methods=["POST"], operation_id=f"{operation_id}_post", **kwargs)
+        get_responses = {**kwargs.pop("responses", {}),
+                         403: {"description": "CROSS_SITE_REQUEST (a browser request from another site)"}}
+        router.add_api_route(path, func, methods=["POST"], operation_id=f"{operation_id}_post",
+                             responses={k: v for k, v in get_responses.items() if k != 403}, **kwargs)
+        router.add_api_route(path, func, methods=["GET"], operation_id=operation_id, responses=get_responses,
+                             dependencies=[Depends(refuse_cross_site)],
+                             description="The Dialer API's GET form: prefer POST. Refused (403) when a "
+                             "browser sends it from another site.", **kwargs)
         return func
     return register
 
@@ -413,14 +420,14 @@ def get_and_post(path: str, operation_id: str, **kwargs: Any) -> Callable:
 @get_and_post(
     "/startCampaignv2/{campaign_id}", "start_campaign_v2", response_model=StartCampaignOut,
     summary="Start an uploaded (draft) campaign",
-    responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
-               422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},
+    responses={404: {"description": "NOT_FOUND"},
+               409: {"description": "CAMPAIGN_ALREADY_RUNNING, or INVALID_CAMPAIGN_STATE (finished)"}},
 )
 async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientDep) -> StartCampaignOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
     before: CampaignProgress = await query(handle, campaign_id, CampaignWorkflow.progress)
     if before.status == CampaignStatus.PAUSED:
-        raise ApiError(400, "CAMPAIGN_ALREADY_RUNNING",
+        raise state_error("CAMPAIGN_ALREADY_RUNNING",
                        f"campaign was started and is paused; resume it with /startCampaign/{campaign_id}")
     # A draft's contacts, read while it is still quiet (they do not change until it starts).
     contacts = await all_contacts(handle, campaign_id, before) if before.status == CampaignStatus.DRAFT else []
@@ -428,7 +435,7 @@ async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientD
         result = await update(handle, campaign_id, CampaignWorkflow.resume)
     except CampaignClosed:
         status, _ = await final_status(handle, campaign_id)
-        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
     progress, config = await asyncio.gather(
         query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config))
     open_contacts = [c for c in contacts if not c.state.is_final]
@@ -446,7 +453,7 @@ async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientD
 @get_and_post(
     "/pauseTheCampaign/{campaign_id}", "pause_the_campaign", response_model=PauseOut,
     summary="Pause: no new call is placed; calls already ringing finish and are recorded",
-    responses={400: {"description": "CAMPAIGN_NOT_RUNNING"}, 404: {"description": "NOT_FOUND"}},
+    responses={404: {"description": "NOT_FOUND"}, 409: {"description": "CAMPAIGN_NOT_RUNNING"}},
 )
 async def pause_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> PauseOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
@@ -454,7 +461,7 @@ async def pause_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep)
         result = await update(handle, campaign_id, CampaignWorkflow.pause)
     except CampaignClosed:
         status, _ = await final_status(handle, campaign_id)
-        raise ApiError(400, "CAMPAIGN_NOT_RUNNING", f"campaign is {status}, not running") from None
+        raise state_error("CAMPAIGN_NOT_RUNNING", f"campaign is {status}, not running") from None
     return PauseOut(campaign_id=campaign_id, status=result.status.value, paused_at=result.at,
                     active_calls=result.active_calls)
 
@@ -462,8 +469,8 @@ async def pause_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep)
 @get_and_post(
     "/startCampaign/{campaign_id}", "start_campaign", response_model=ResumeOut,
     summary="Resume a paused campaign (or start a draft); contacts due while paused are dialled first",
-    responses={400: {"description": "CAMPAIGN_ALREADY_RUNNING"}, 404: {"description": "NOT_FOUND"},
-               422: {"description": "INVALID_CAMPAIGN_STATE (finished)"}},
+    responses={404: {"description": "NOT_FOUND"},
+               409: {"description": "CAMPAIGN_ALREADY_RUNNING, or INVALID_CAMPAIGN_STATE (finished)"}},
 )
 async def resume_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> ResumeOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
@@ -473,7 +480,7 @@ async def resume_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep
         result = await update(handle, campaign_id, CampaignWorkflow.resume)
     except CampaignClosed:
         status, _ = await final_status(handle, campaign_id)
-        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
     return ResumeOut(campaign_id=campaign_id, status=result.status.value, resumed_at=result.at,
                      active_calls=result.active_calls,
                      queued_calls=before.by_state.get(ContactState.QUEUED.value, 0))
@@ -514,7 +521,7 @@ async def cancel_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep
     summary="Skip one contact not reached yet (phone in E.164, URL-encoded): its timers stop, it is never called",
     responses={400: {"description": "BAD_REQUEST (not a phone number)"},
                404: {"description": "NOT_FOUND (campaign or contact)"},
-               409: {"description": "CONTACT_ALREADY_FINAL"}},
+               409: {"description": "CONTACT_ALREADY_FINAL, or INVALID_CAMPAIGN_STATE (finished campaign)"}},
 )
 async def remove_contact(campaign_id: str, phone: str, tenant: TenantDep, client: ClientDep) -> RemoveContactOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
@@ -530,8 +537,8 @@ async def remove_contact(campaign_id: str, phone: str, tenant: TenantDep, client
             raise ApiError(404, "NOT_FOUND", "no such contact in this campaign") from None
         if not found.state.is_final:
             status, _ = await final_status(handle, campaign_id)
-            raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
-        raise ApiError(409, "CONTACT_ALREADY_FINAL", f"contact already finished ({found.state.value}"
+            raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+        raise state_error("CONTACT_ALREADY_FINAL", f"contact already finished ({found.state.value}"
                        + (f", {found.disposition.value}" if found.disposition else "") + ")") from None
     if summary.state == ContactState.REMOVED:
         return RemoveContactOut(message="Contact removed: it will not be called", campaign_id=campaign_id,

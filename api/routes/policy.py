@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
-from api.errors import ApiError
+from api.errors import state_error
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
@@ -23,6 +23,8 @@ router = APIRouter(tags=["dialing policy"])
 
 
 class UpdateCampaignDataIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     redialConfig: RedialConfigIn
 
 
@@ -51,7 +53,7 @@ async def update_campaign_data(campaign_id: str, body: UpdateCampaignDataIn, ten
     try:
         await update(handle, campaign_id, CampaignWorkflow.update_redial, change)
     except CampaignClosed:
-        raise ApiError(422, "INVALID_CAMPAIGN_STATE", f"campaign {campaign_id} has finished") from None
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign {campaign_id} has finished") from None
     shown = change.redial_rules.model_dump(mode="json", by_alias=True) if change.redial_rules else \
         {"enabled": change.redial.enabled, "maxAttempts": change.redial.max_attempts,
          "retryIntervals": change.redial.retry_intervals}
