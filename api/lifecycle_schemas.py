@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from api.schemas import MAX_CONTACTS_PER_REQUEST, RedialConfigIn
+from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 
 
 def _limit_contacts(data: Any) -> Any:
@@ -44,7 +44,8 @@ class UploadCampaignDataIn(BaseModel):
     """
 
     # Settings of the new campaign beyond the fields below (callingWindow, callsPerSecond,
-    # fromNumbers, ...) are kept as extra fields and validated as CampaignIn's.
+    # fromNumbers, ...) are kept as extra fields and validated as CampaignIn's; a key that
+    # is no setting at all is refused.
     model_config = ConfigDict(extra="allow")
 
     campaign_id: str | None = Field(None, validation_alias=AliasChoices("campaign_id", "campaignId"))
@@ -74,6 +75,30 @@ class UploadCampaignDataIn(BaseModel):
     def _limit(cls, data: Any) -> Any:
         return _limit_contacts(data)
 
+    @model_validator(mode="after")
+    def _known_settings(self) -> UploadCampaignDataIn:
+        # The extra fields are campaign settings; anything else is refused, not ignored.
+        unknown = [key for key in self.model_extra or {} if key not in _CAMPAIGN_SETTING_KEYS]
+        if unknown:
+            raise ValidationError.from_exception_data("UploadCampaignDataIn", [
+                InitErrorDetails(type="extra_forbidden", loc=(key,), input=self.model_extra[key]) for key in unknown])
+        return self
+
+
+def _accepted_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Every key `model` reads: field names, aliases and each alias choice."""
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        keys.update([name, *([field.alias] if field.alias else [])])
+        if isinstance(field.validation_alias, AliasChoices):
+            keys.update(c for c in field.validation_alias.choices if isinstance(c, str))
+        elif isinstance(field.validation_alias, str):
+            keys.add(field.validation_alias)
+    return frozenset(keys)
+
+
+_CAMPAIGN_SETTING_KEYS = _accepted_keys(CampaignIn)
+
 
 class UploadTarget(BaseModel):
     """Only the campaign an /uploadCampaignData body names (the same field as
@@ -86,9 +111,9 @@ class UploadTarget(BaseModel):
 
 
 class AppendContactsIn(BaseModel):
-    """Body of POST /campaigns/{id}/contacts."""
+    """Body of POST /campaigns/{id}/contacts. Unknown fields are refused."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     contacts: list[Any] = Field(min_length=1, description="Up to 1000 rows, validated one by one.")
     schedule_time: AwareDatetime | None = Field(

@@ -6,18 +6,20 @@ other is accepted on input (`phone_number`/`phoneNumber`, `custom_data`/`custom_
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError, to_json
 
+from api.redial_schemas import RedialConfigIn, reject_unknown_keys
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from campaign_engine.policy.caller_id import parse_strategy
 from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
-from campaign_engine.policy.redial import MAX_ATTEMPTS_LIMIT, MAX_RETRY_INTERVAL_SECONDS
-from campaign_engine.policy.redial_rules import RuleBasedRedial
 from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, validate_time_zone
+
+__all__ = ["CampaignIn", "ContactIn", "RedialConfigIn", "no_control_characters", "too_many_contacts_message"]
 
 MAX_CONTACTS_PER_REQUEST = 1000
 # A contact's custom_data travels in its workflow's input, with every call to the carrier and
@@ -29,59 +31,20 @@ MAX_CUSTOM_DATA_BYTES = 16 * 1024
 def too_many_contacts_message(n: int | None) -> str:
     """The 413 message of an upload-and-run (or preflight) body with too many contacts."""
     return (f"{n if n is not None else 'more than ' + str(MAX_CONTACTS_PER_REQUEST)} contacts in one request; "
-            f"the limit is {MAX_CONTACTS_PER_REQUEST} (append the rest with POST /campaigns/{{{{id}}}}/contacts)")
+            f"the limit is {MAX_CONTACTS_PER_REQUEST} (append the rest with POST /campaigns/{{id}}/contacts)")
 
 
-# Fields of the rule-based form (PUT /updateCampaignData), accepted on create too.
-RULE_BASED_KEYS = frozenset({
-    "callStatus", "terminalConditions", "backoff", "backoffMultiplier", "maxIntervalMinutes",
-    "jitterRatio", "redialVoicemail", "honorCallbacks", "maxCallbacks",
-    "call_status", "terminal_conditions", "backoff_multiplier", "max_interval_minutes",
-    "jitter_ratio", "redial_voicemail", "honor_callbacks", "max_callbacks",
-})
+# Text that carries no control characters (NUL, escapes, line breaks): names are shown in
+# the UI, logs, exports and the agent's prompt.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# An address: one @, something before it, a dotted domain after it, no spaces.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
-class RedialConfigIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    enabled: bool = False
-    maxAttempts: int | None = Field(
-        None, ge=1, le=MAX_ATTEMPTS_LIMIT, validation_alias=AliasChoices("maxAttempts", "max_attempts"),
-        description="Calls per contact, the first one included (3 = one call and two redials).",
-    )
-    retryIntervals: list[int] | None = Field(
-        None, validation_alias=AliasChoices("retryIntervals", "retry_intervals"),
-        description="Seconds to wait before each redial; a short list repeats its last value; "
-        "missing means 3600 before every redial.",
-    )
-
-    @model_validator(mode="after")
-    def _intervals(self) -> RedialConfigIn:
-        for i, value in enumerate(self.retryIntervals or []):
-            if value <= 0:
-                raise PydanticCustomError(
-                    "bad_interval", "retryIntervals[{i}] must be a positive number of seconds, got {v}",
-                    {"i": i, "v": value})
-            if value > MAX_RETRY_INTERVAL_SECONDS:
-                raise PydanticCustomError(
-                    "bad_interval", "retryIntervals[{i}] is longer than 30 days ({v} s)", {"i": i, "v": value})
-        return self
-
-    def rules(self) -> RuleBasedRedial | None:
-        """The rule-based form (`callStatus` rules, backoff, ...) when the body uses it."""
-        extra = self.model_extra or {}
-        if not any(k in extra for k in RULE_BASED_KEYS):
-            return None
-        data = {k: v for k, v in extra.items() if k in RULE_BASED_KEYS}
-        data["enabled"] = self.enabled
-        if self.maxAttempts is not None:
-            data["maxAttempts"] = self.maxAttempts
-        return RuleBasedRedial.model_validate(data)
-
-    @model_validator(mode="after")
-    def _rules_valid(self) -> RedialConfigIn:
-        self.rules()  # a bad rule is a validation error of redialConfig
-        return self
+def no_control_characters(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise PydanticCustomError("control_character", "must not contain control characters (such as NUL)")
+    return value
 
 
 class ContactIn(BaseModel):
@@ -103,6 +66,21 @@ class ContactIn(BaseModel):
     def _zone(cls, value: str | None) -> str | None:
         return validate_time_zone(value) if value else None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return no_control_characters(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not _EMAIL.fullmatch(value):
+            raise PydanticCustomError("bad_email", "{v!r} is not an email address", {"v": value[:64]})
+        return value
+
     @field_validator("custom_data")
     @classmethod
     def _custom_data_size(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -115,9 +93,10 @@ class ContactIn(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    """Body of POST /uploadCampaignDataAndRun (the seed), also the preflight's."""
+    """Body of POST /uploadCampaignDataAndRun (the seed), also the preflight's. Unknown
+    fields are refused (a misspelt setting would otherwise be silently ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     campaignName: str = Field(min_length=1, max_length=200,
                               validation_alias=AliasChoices("campaignName", "campaign_name"))
@@ -147,6 +126,16 @@ class CampaignIn(BaseModel):
         description="Telephony provider for this campaign (simulated, twilio, http); it must be "
         "configured on the deployment. Missing: the deployment's TELEPHONY_PROVIDER.",
     )
+
+    @field_validator("campaignName")
+    @classmethod
+    def _campaign_name(cls, value: str) -> str:
+        return no_control_characters(value)
+
+    @field_validator("callingWindow", mode="before")
+    @classmethod
+    def _window_keys(cls, value: Any) -> Any:
+        return reject_unknown_keys(value, CallingWindow)
 
     @field_validator("blackoutDates")
     @classmethod

@@ -17,17 +17,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from pydantic_core import to_json
 
 from api import campaigns
-from api.errors import install_error_handlers
+from api.errors import STATUS_OF_CODE, envelope, install_error_handlers, validation_details
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn, UploadTarget
 from api.main import create_app, document_body_models
-from api.routes.policy import PreflightIn
-from api.schemas import CampaignIn, ContactIn
+from api.routes.lifecycle import ERROR_STATUS, campaign_settings, not_found
+from api.routes.policy import PreflightIn, UpdateCampaignDataIn
+from api.schemas import CampaignIn, ContactIn, RedialConfigIn, too_many_contacts_message
+from campaign_engine.policy.redial_rules import decide_next_call
 from campaign_engine import phones
 from campaign_engine.models import Contact
 from campaign_engine.packing import PIECE_BYTES, pack_in_chunks, unpack_contacts
@@ -92,7 +95,134 @@ def _bodies() -> dict[str, tuple[bytes, str | None]]:
         "too many": (seed(lambda b: b.update(contacts=[{"phone_number": f"+9198{i:08d}"} for i in range(1001)])), js),
         "too many and missing agent": (seed(lambda b: (b.pop("agentId"), b.update(
             contacts=[{"phone_number": f"+9198{i:08d}"} for i in range(1500)]))), js),
+        **{name: (raw, content_type) for name, (raw, content_type, *_) in BAD_INPUT.items()},
     }
+
+
+def _seed(change=None) -> bytes:
+    body = copy.deepcopy(SEED_JSON)
+    if change:
+        change(body)
+    return json.dumps(body).encode()
+
+
+def _rule(**rule) -> dict:
+    return {"enabled": True, "callStatus": [{"match": "busy", "intervalMinutes": 10, **rule}]}
+
+
+# Bad input of every kind (issue 17), each refused with its status, code and the field it
+# names: (body, content type, status, code, field). (Numbers are checked after the body is
+# parsed, row by row: see test_rows_of_an_upload_are_refused_for_letters_...)
+JS = "application/json"
+BAD_INPUT: dict[str, tuple[bytes, str | None, int, str, str]] = {
+    "misspelt redialConfig key": (_seed(lambda b: b["redialConfig"].update(maxAtempts=50)), JS,
+                                  400, "BAD_REQUEST", "redialConfig.maxAtempts"),
+    "unknown top-level key": (_seed(lambda b: b.update(maxConcurentCalls=5)), JS,
+                              400, "BAD_REQUEST", "maxConcurentCalls"),
+    "unknown callingWindow key": (_seed(lambda b: b.update(callingWindow={
+        "startTime": "09:00", "endTime": "20:00", "timezone": "Asia/Kolkata"})), JS,
+        400, "BAD_REQUEST", "callingWindow.timezone"),
+    "unknown key in a rule": (_seed(lambda b: b.update(redialConfig=_rule(maxAtempts=2))), JS,
+                              400, "BAD_REQUEST", "redialConfig.callStatus[0].maxAtempts"),
+    "retryIntervals beside rules": (_seed(lambda b: b.update(redialConfig={**_rule(), "retryIntervals": [60]})), JS,
+                                    400, "BAD_REQUEST", "redialConfig.retryIntervals"),
+    "bad third retry interval": (_seed(lambda b: b["redialConfig"].update(retryIntervals=[3600, 7200, -1])), JS,
+                                 400, "BAD_REQUEST", "redialConfig.retryIntervals[2]"),
+    "retry interval over 30 days": (_seed(lambda b: b["redialConfig"].update(retryIntervals=[60, 10**8])), JS,
+                                    400, "BAD_REQUEST", "redialConfig.retryIntervals[1]"),
+    "email that is no address": (_seed(lambda b: b["contacts"][1].update(email="jane at example")), JS,
+                                 400, "BAD_REQUEST", "contacts[1].email"),
+    "NUL in a contact's name": (_seed(lambda b: b["contacts"][0].update(name="John\u0000Doe")), JS,
+                                400, "BAD_REQUEST", "contacts[0].name"),
+    "escape in the campaign name": (_seed(lambda b: b.update(campaignName="Q1\u001b[31m")), JS,
+                                    400, "BAD_REQUEST", "campaignName"),
+    "not JSON at all": (b"campaignName=Q1", JS, 400, "INVALID_JSON", "body"),
+    "JSON 5,000 arrays deep": (b"[" * 5000 + b"]" * 5000, JS, 400, "INVALID_JSON", "body"),
+    "valid JSON sent as text/plain": (_seed(), "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type"),
+    "valid JSON sent as a form": (_seed(), "application/x-www-form-urlencoded", 415, "UNSUPPORTED_MEDIA_TYPE",
+                                  "Content-Type"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUT))
+def test_bad_input_is_refused_with_its_code_naming_the_field(name):
+    raw, content_type, status, code, field = BAD_INPUT[name]
+    _, fast = _twin_apps()
+    resp = fast.post("/u", content=raw, headers={"content-type": content_type or ""})
+    out = resp.json()
+    assert (resp.status_code, out["error"], out["success"]) == (status, code, False), (name, out)
+    assert out["details"] and all(d["message"] for d in out["details"]), out
+    assert any(d["field"] == field for d in out["details"]), (name, out)
+    assert out["message"].startswith(f"{out['details'][0]['field']}: ") or code != "BAD_REQUEST", out
+    assert "[0]" != out["details"][0]["field"] and "{{" not in out["message"], out
+
+
+def test_unknown_keys_are_refused_by_the_lifecycle_bodies_and_the_redial_update():
+    upload = {"campaign_name": "x", "agent_id": "a", "contacts": [{"phone_number": "+919800000000"}]}
+    cases = [(UploadCampaignDataIn, {**upload, "scheduleTme": "2030-01-01T00:00:00Z"}, "scheduleTme"),
+             (AppendContactsIn, {"contacts": [{"phone_number": "+919800000000"}], "campaign_name": "x"},
+              "campaign_name"),
+             (PreflightIn, {**SEED_JSON, "redialConfig": {"enabled": True, "retryInterval": [60]}},
+              "redialConfig.retryInterval"),
+             (UpdateCampaignDataIn, {"redialConfig": _rule(intervalMinute=5)}, "redialConfig.callStatus[0].intervalMinute")]
+    for model, body, field in cases:
+        _, fast = _twin_apps(model)
+        out = fast.post("/u", json=body).json()
+        assert out["error"] == "BAD_REQUEST" and out["details"][0] == {"field": field, "message": "unknown field"}, out
+    # A create's settings are checked as the upload-and-run body's, unknown keys inside them too.
+    body = UploadCampaignDataIn.model_validate({**upload, "callsPerSecond": 2, "callingWindow": {
+        "startTime": "09:00", "endTime": "18:00", "zone": "UTC"}})
+    with pytest.raises(RequestValidationError) as err:
+        campaign_settings(body, scheduled=False)
+    assert validation_details(err.value.errors()) == [{"field": "callingWindow.zone", "message": "unknown field"}]
+    # Contact rows keep ignoring keys of their own.
+    assert ContactIn.model_validate({"phone_number": "+919800000000", "crm_id": 7}).phone_number == "+919800000000"
+
+
+def test_a_rule_without_max_attempts_is_capped_by_the_overall_max_attempts():
+    config = RedialConfigIn.model_validate({"enabled": True, "maxAttempts": 4, "callStatus": [
+        {"match": "busy", "intervalMinutes": 10, "maxAttempts": 3}, {"match": "no-answer", "intervalMinutes": 30}]})
+    rules = config.rules()
+    assert [rule.max_attempts for rule in rules.call_status] == [3, None]
+    assert [rules.rule_cap(rule) for rule in rules.call_status] == [3, 4]
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    history = []
+    for call in range(1, 5):
+        history.append((call, "no-answer", None))
+        decision = decide_next_call(rules, history, now, "wf", ["UTC"])
+        assert decision.redial is (call < 4), (call, decision)
+
+
+def test_rows_of_an_upload_are_refused_for_letters_bad_emails_and_control_characters():
+    out = campaigns.validate_rows([{"phone_number": "+1415555ABCD"}, {"phone_number": "+919800000001", "email": "@x"},
+                                   {"phone_number": "+91 98765 43210 x12"},
+                                   {"phone_number": "+919800000002", "name": "A\x00B"},
+                                   {"phone_number": "+1 (415) 555-0100", "email": "ops@example.co.uk"}],
+                                  scheduled=False)
+    assert [c.phone for c in out.contacts] == ["+14155550100"]
+    assert [e["field"] for e in out.errors] == ["contacts[0].phone_number", "contacts[1].email",
+                                                "contacts[2].phone_number", "contacts[3].name"]
+    assert "letters are refused" in out.errors[0]["message"]
+
+
+def test_echoed_input_is_capped():
+    assert len(not_found("C" * 100_000).message) < 200
+    with pytest.raises(InvalidPhoneNumber) as err:
+        normalize_e164("+" + "9" * 100_000)
+    assert len(str(err.value)) < 200
+    out = json.loads(envelope(400, "BAD_REQUEST", "x" * 100_000, [{"field": "f", "message": "y" * 100_000}]).body)
+    assert len(out["message"]) < 1100 and len(out["details"][0]["message"]) < 1100
+
+
+def test_the_413_message_names_the_append_endpoint_literally():
+    assert too_many_contacts_message(1001) == ("1001 contacts in one request; the limit is 1000 (append the rest "
+                                               "with POST /campaigns/{id}/contacts)")
+
+
+def test_every_state_error_code_has_one_status():
+    assert {code: STATUS_OF_CODE[code] for code in ERROR_STATUS} == ERROR_STATUS
+    assert {STATUS_OF_CODE[c] for c in ("CAMPAIGN_ALREADY_RUNNING", "CAMPAIGN_NOT_RUNNING", "INVALID_CAMPAIGN_STATE",
+                                        "CONTACT_ALREADY_FINAL", "IDEMPOTENCY_KEY_REUSED")} == {409}
 
 
 def _post_both(model: type[BaseModel], raw: bytes, content_type: str | None):
@@ -358,8 +488,11 @@ def test_validate_rows_releases_each_row_once_it_is_converted_and_reports_by_row
     assert [c.key for c in out.contacts] == list(range(22))
 
 
-def _upload_bytes(n: int) -> bytes:
-    return json.dumps({"campaign_name": "Memory", "agent_id": "a", "isScheduledCall": False, "contacts": [
+def _upload_bytes(n: int, settings: bool = True) -> bytes:
+    """A body of `n` rows; with the campaign's settings, or without them (an append's body,
+    which refuses them)."""
+    campaign = {"campaign_name": "Memory", "agent_id": "a", "isScheduledCall": False} if settings else {}
+    return json.dumps({**campaign, "contacts": [
         {"phone_number": f"+9198{i:08d}", "name": f"Contact {i}", "email": f"c{i}@example.com",
          "custom_data": {"plan": "gold", "i": i}} for i in range(n)]}).encode()
 
@@ -376,7 +509,7 @@ def test_a_parsed_upload_is_held_in_one_form_at_a_time(model):
     gc.collect()
     tracemalloc.start()
     try:
-        raw = [_upload_bytes(1000)]
+        raw = [_upload_bytes(1000, settings=model != "append")]
         before = tracemalloc.get_traced_memory()[0]
         parsed_rows = json.loads(raw[0])["contacts"]
         one_form = tracemalloc.get_traced_memory()[0] - before  # the rows as parsed JSON
@@ -487,3 +620,25 @@ def test_the_fingerprint_of_a_real_upload_and_of_bytes_that_are_not_json():
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     assert peak < tree + body_bytes // 4, (peak, tree)
+
+
+def test_openapi_documents_redial_config_as_the_union_of_its_two_forms():
+    """/openapi.json (README: "/docs describe every field"): redialConfig is the simple form
+    or the rule-based one, every field of both is documented, unknown ones are refused."""
+    app = create_app(Settings(campaign_api_keys="acme:k"))
+    spec = TestClient(app).get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    redial = schemas["RedialConfigIn"]
+    simple, rules = redial["anyOf"]
+    assert set(simple["properties"]) == {"enabled", "maxAttempts", "retryIntervals"}
+    assert {"callStatus", "backoff", "jitterRatio", "redialVoicemail", "terminalConditions",
+            "backoffMultiplier", "maxIntervalMinutes", "honorCallbacks", "maxCallbacks"} <= set(rules["properties"])
+    assert set(simple["properties"]) | set(rules["properties"]) == set(RedialConfigIn.model_fields)
+    assert simple["additionalProperties"] is False and rules["additionalProperties"] is False
+    item = rules["properties"]["callStatus"]["anyOf"][0]["items"]
+    rule = schemas[item["$ref"].rsplit("/", 1)[1]]
+    assert set(rule["properties"]) == {"match", "intervalMinutes", "maxAttempts"}
+    assert set(rule["required"]) == {"match", "intervalMinutes"} and rule["additionalProperties"] is False
+    for body in ("CampaignIn", "UploadCampaignDataIn", "UpdateCampaignDataIn"):
+        assert "RedialConfigIn" in json.dumps(schemas[body]["properties"]["redialConfig"]), body
+    assert schemas["CampaignIn"]["additionalProperties"] is False
