@@ -16,6 +16,7 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
 from api.errors import install_error_handlers
 from api.health import install_health
@@ -52,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Outbound voice campaigns on Temporal. Authenticate with the `x-api-key` header.",
         lifespan=lifespan,
+        docs_url=None,  # served from the installed Swagger UI package instead (api.docs)
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.settings = settings
     app.state.api_keys = settings.api_key_digests()  # api.deps compares SHA-256 digests
     install_error_handlers(app)
