@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from campaign_engine.config_errors import ServerDied, run_reporting
-from campaign_engine.private_files import make_tree_private, private_dir
+from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
 
@@ -75,6 +75,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
     try:
         # The store (embedded unless DATABASE_URL is set) starts while Temporal boots.
         settings, store = await start_store(settings)
+        reclose_data_dir(settings.data_dir)  # the embedded PostgreSQL opens it to its own user
         client = await devserver.wait_until_serving(address, settings.temporal_namespace, server)
         config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                 log_level="warning", lifespan="on")

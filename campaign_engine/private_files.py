@@ -3,6 +3,9 @@
 The data directory (`CAMPAIGN_DATA_DIR`: Temporal's SQLite, the generated API key, the
 simulated carrier's record, the embedded PostgreSQL) is 0700 and every file in it 0600.
 `campaign-engine up` also sets its umask to 077, so what its children create is private too.
+Run as root, the embedded PostgreSQL runs as a user of its own that must traverse the data
+directory to reach its `postgres/` folder (and the package opens every parent to it): the data
+directory is then 0711, traversable but not listable, and its files stay 0600.
 """
 
 from __future__ import annotations
@@ -47,3 +50,12 @@ def _chmod(path: Path, mode: int, kind) -> None:
             os.chmod(path, mode)
     except OSError:
         pass  # gone meanwhile, or not ours
+
+
+def reclose_data_dir(root: Path) -> None:
+    """The data directory back to owner only after the embedded PostgreSQL opened it (0711 as
+    root, where its own user must still traverse it; else 0700)."""
+    try:
+        os.chmod(root, 0o711 if os.geteuid() == 0 and (root / "postgres").exists() else PRIVATE_DIR)
+    except OSError:
+        pass
