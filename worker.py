@@ -25,7 +25,7 @@ from activities.webhook_settings import WebhookSettings
 from activities.webhooks import WebhookActivities
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, require_database_url, store_engine
-from campaign_engine.temporal import connect
+from campaign_engine.temporal import connect_or_explain
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
@@ -83,7 +83,7 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings)
+    client = await connect_or_explain(settings)
     async with running_worker(client, settings):
         logging.getLogger("worker").info(
             "worker polling task queue %s on %s", settings.temporal_task_queue, settings.resolved_temporal_address
@@ -91,9 +91,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
 
 
-def main() -> int:
+def main(settings: Settings | None = None) -> int:
+    """Run one worker until SIGINT/SIGTERM (`settings`: the environment's, by default)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    settings = settings or get_settings()
     try:
         require_database_url(settings)  # before anything connects: one line, exit 2
     except StoreNotConfigured as err:

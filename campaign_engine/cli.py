@@ -6,7 +6,10 @@
     campaign-engine status CAMPAIGN_ID [--watch] [--json]
     campaign-engine list [--status in_progress] [--json]
 
-`status` and `list` use Temporal queries and visibility, not the REST API.
+`status` and `list` use Temporal queries and visibility, not the REST API. Every command
+takes `--address host:port` and `--namespace`; the default is the Temporal `up` uses
+(TEMPORAL_ADDRESS, else 127.0.0.1:$TEMPORAL_PORT) and TEMPORAL_NAMESPACE. A Temporal that
+cannot be reached is one line naming its address, and exit status 2.
 """
 
 from __future__ import annotations
@@ -25,11 +28,32 @@ from campaign_engine.config_errors import ServerDied, run_reporting
 from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
+from campaign_engine.temporal import TemporalUnreachable, connect_or_explain, unreachable_reason
 
 log = logging.getLogger("campaign-engine")
 
+# Exit status when Temporal cannot be reached (or refuses the namespace).
+UNREACHABLE = 2
 # Exit status when the store (DATABASE_URL) is not set or cannot be reached.
 STORE_UNAVAILABLE = 2
+
+
+def with_temporal_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--address", metavar="HOST:PORT",
+                        help="Temporal frontend (default: TEMPORAL_ADDRESS, else 127.0.0.1:$TEMPORAL_PORT, "
+                        "the server `up` starts)")
+    parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE, else default)")
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the command line's --address and --namespace."""
+    overrides: dict = {}
+    if getattr(args, "address", None):
+        overrides["temporal_address"] = args.address
+    if getattr(args, "namespace", None):
+        overrides["temporal_namespace"] = args.namespace
+    return get_settings().model_copy(update=overrides)
 
 
 # --- up ------------------------------------------------------------------------------------
@@ -76,7 +100,14 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
         # The store (embedded unless DATABASE_URL is set) starts while Temporal boots.
         settings, store = await start_store(settings)
         reclose_data_dir(settings.data_dir)  # the embedded PostgreSQL opens it to its own user
-        client = await devserver.wait_until_serving(address, settings.temporal_namespace, server)
+        try:
+            # A cluster of one's own (TEMPORAL_ADDRESS, --address) either answers or is unreachable.
+            client = await devserver.wait_until_serving(address, settings.temporal_namespace, server,
+                                                        timeout=60 if server is not None else 10)
+        except TimeoutError as err:
+            if server is not None:
+                raise
+            raise TemporalUnreachable(settings, unreachable_reason(err)) from None
         config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                 log_level="warning", lifespan="on")
         api = uvicorn.Server(config)
@@ -118,7 +149,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    settings = get_settings()
+    settings = settings_for(args)
     overrides = {}
     if args.api_port:
         overrides["api_port"] = args.api_port
@@ -221,9 +252,8 @@ def _progress_table(progress) -> str:
 
 async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json: bool) -> int:
     from campaign_engine.models import CampaignStatus
-    from campaign_engine.temporal import connect
 
-    client = await connect(settings)
+    client = await connect_or_explain(settings)
     wf_id = await _find_campaign(client, campaign_id)
     handle = client.get_workflow_handle(wf_id)
     done = {CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED}
@@ -254,9 +284,7 @@ async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json:
 
 
 async def run_list(settings: Settings, status: str | None, as_json: bool) -> int:
-    from campaign_engine.temporal import connect
-
-    client = await connect(settings)
+    client = await connect_or_explain(settings)
     query = "WorkflowType = 'CampaignWorkflow'"
     if status:
         query += f" AND CampaignStatus = '{status}'"
@@ -289,35 +317,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="campaign-engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start Temporal (unless TEMPORAL_ADDRESS is set), a worker and the API")
+    up = with_temporal_options(sub.add_parser(
+        "up", help="start Temporal (unless TEMPORAL_ADDRESS or --address is set), a worker and the API"))
     up.add_argument("--api-port", type=int)
     up.add_argument("--temporal-port", type=int)
     up.add_argument("--ui-port", type=int)
     up.add_argument("--data-dir")
     sub.add_parser("migrate", help="migrate the store at DATABASE_URL to the newest schema revision")
-    sub.add_parser("worker", help="run one worker against TEMPORAL_ADDRESS")
-    st = sub.add_parser("status", help="a campaign's progress, from Temporal")
+    with_temporal_options(sub.add_parser("worker", help="run one worker against TEMPORAL_ADDRESS (or --address)"))
+    st = with_temporal_options(sub.add_parser("status", help="a campaign's progress, from Temporal"))
     st.add_argument("campaign_id", help="campaign id (CAMP-...) or its workflow id")
     st.add_argument("--watch", action="store_true", help="live progress bar until the campaign ends")
     st.add_argument("--json", action="store_true", help="machine-readable output")
-    ls = sub.add_parser("list", help="campaigns known to Temporal")
+    ls = with_temporal_options(sub.add_parser("list", help="campaigns known to Temporal"))
     ls.add_argument("--status", help="in_progress, paused, completed, canceled, draft")
     ls.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    if args.command == "up":
-        status = cmd_up(args)
-    elif args.command == "worker":
-        import worker
+    from temporalio.service import RPCError
 
-        status = worker.main()
-    elif args.command == "migrate":
-        status = cmd_migrate(get_settings())
-    elif args.command == "status":
-        status = asyncio.run(run_status(get_settings(), args.campaign_id, args.watch, args.json))
-    else:
-        status = asyncio.run(run_list(get_settings(), args.status, args.json))
+    settings = settings_for(args)
+    try:
+        if args.command == "up":
+            status = cmd_up(args)
+        elif args.command == "worker":
+            import worker
+
+            status = worker.main(settings)
+        elif args.command == "migrate":
+            status = cmd_migrate(settings)
+        elif args.command == "status":
+            status = asyncio.run(run_status(settings, args.campaign_id, args.watch, args.json))
+        else:
+            status = asyncio.run(run_list(settings, args.status, args.json))
+    except TemporalUnreachable as err:
+        print(err, file=sys.stderr)
+        return UNREACHABLE
+    except RPCError as err:  # reached, but it refuses (an unknown namespace, for one)
+        print(TemporalUnreachable(settings, unreachable_reason(err)), file=sys.stderr)
+        return UNREACHABLE
     return status
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -14,3 +16,29 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
     )
+
+
+class TemporalUnreachable(Exception):
+    """Temporal at the settings' address does not answer: its one-line message says where."""
+
+    def __init__(self, settings: Settings, reason: str) -> None:
+        self.address, self.namespace = settings.resolved_temporal_address, settings.temporal_namespace
+        super().__init__(f"campaign-engine: cannot reach Temporal at {self.address} (namespace {self.namespace}): "
+                         f"{reason}. Start it with `campaign-engine up`, or pass --address host:port")
+
+
+def unreachable_reason(err: BaseException) -> str:
+    """The part of a connection error that says what went wrong, on one line."""
+    text = " ".join(str(err).split())
+    for marker in ("Connection refused", "timed out", "dns error", "Namespace", "namespace"):
+        if marker in text:
+            return re.split(r"[\"(){}]", text[text.index(marker):])[0][:160].strip(" .")
+    return text[:160]
+
+
+async def connect_or_explain(settings: Settings) -> Client:
+    """The Temporal client, or TemporalUnreachable (a connection refused, a bad host, ...)."""
+    try:
+        return await connect(settings)
+    except RuntimeError as err:  # temporalio: "Failed client connect: ..."
+        raise TemporalUnreachable(settings, unreachable_reason(err)) from None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import uuid
+from pathlib import Path
 
 from activities.providers.simulated import CarrierLedger
 from campaign_engine.cli import run_status
@@ -53,3 +56,57 @@ async def test_cli_status_of_a_terminated_campaign_is_failed_and_watching_it_end
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == "failed"
     for key in range(2):
         await dev_env.client.get_workflow_handle(f"{wf_id}/contact/{key}").terminate("test over")
+
+
+async def _cli(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+    """`.venv/bin/campaign-engine ARGS`, as the README runs it."""
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "campaign-engine"), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={k: v for k, v in (env or os.environ).items() if not k.startswith("TEMPORAL_")})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_every_temporal_command_names_an_unreachable_address_in_one_line_and_exits_2():
+    for command in (["list"], ["status", "CAMP-2026-NOSUCH"], ["worker"]):
+        status, out, err = await _cli(*command, "--address", "127.0.0.1:1", "--namespace", "elsewhere")
+        assert status == 2, (command, status, out, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, (command, err)
+        assert "cannot reach Temporal at 127.0.0.1:1 (namespace elsewhere)" in err, (command, err)
+
+
+def test_without_address_the_commands_use_the_temporal_up_uses(monkeypatch):
+    import argparse
+
+    from campaign_engine import cli
+    from campaign_engine.settings import Settings
+
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.setenv("TEMPORAL_PORT", "7999")
+    monkeypatch.setattr(cli, "get_settings", Settings)  # (the process's own are cached)
+    settings_for = cli.settings_for
+    plain = settings_for(argparse.Namespace())
+    assert (plain.resolved_temporal_address, plain.temporal_namespace) == ("127.0.0.1:7999", "default")
+    given = settings_for(argparse.Namespace(address="temporal.internal:7233", namespace="campaigns"))
+    assert (given.resolved_temporal_address, given.temporal_namespace) == ("temporal.internal:7233", "campaigns")
+
+
+async def test_list_and_status_take_the_address_and_namespace_on_the_command_line(dev_env, task_queue, carrier_db):
+    settings = engine_settings(dev_env, task_queue, carrier_db)
+    address = dev_env.client.service_client.config.target_host
+    config = make_config(f"CAMP-CLI-{uuid.uuid4().hex[:6]}")
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    async with running_worker(dev_env.client, settings):
+        handle = await dev_env.client.start_workflow(
+            CampaignWorkflow.run, campaign_input(config, make_contacts(1)), id=wf_id, task_queue=task_queue)
+        await handle.result()
+        status, out, err = await _cli("status", wf_id, "--json", "--address", address, "--namespace", "default")
+        assert status == 0, err
+        assert json.loads(out)["campaign_id"] == config.campaign_id
+        status, out, err = await _cli("list", "--json", "--address", address)
+        assert status == 0, err
+        assert wf_id in {row["workflow_id"] for row in json.loads(out)}
+        # A namespace the server does not have: one line, exit 2.
+        status, _, err = await _cli("list", "--address", address, "--namespace", "no-such-namespace")
+        assert status == 2 and err.count("\n") == 1 and address in err, err
