@@ -1,0 +1,140 @@
+"""Health that tells the truth (api.health), API keys (api.deps, campaign_engine.api_keys) and
+private files (campaign_engine.private_files), over the real stack."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from activities.providers.simulated import CarrierLedger
+from api.main import create_app
+from campaign_engine import devserver
+from campaign_engine.private_files import make_tree_private
+from campaign_engine.settings import Settings
+from tests.conftest import API_KEY, engine_settings, running_engine, start_dev_server
+from tests.fakes.serve import serve_asgi
+
+BODY = {"campaignName": "Down", "agentId": "agent-1", "contacts": [{"phone_number": "+14155550101"}]}
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_readyz_answers_when_everything_is_up(engine):
+    resp = await engine.http.get("/readyz")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["ok"] is True
+    assert (await engine.http.get("/healthz")).status_code == 200
+
+
+async def test_temporal_down_is_503_in_the_envelope_with_retry_after(temporal_cli, task_queue, carrier_db):
+    env = await start_dev_server(temporal_cli)
+    settings = engine_settings(env, task_queue, carrier_db)
+    try:
+        async with serve_asgi(create_app(settings), lifespan="on") as base_url, \
+                httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            await env.shutdown()
+            env = None
+            resp = await http.get("/readyz")
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["error"] == "SERVICE_UNAVAILABLE" and "Temporal" in resp.json()["message"]
+            assert int(resp.headers["retry-after"]) > 0
+            assert (await http.get("/healthz")).status_code == 200  # alive all the same
+            # An upload needs Temporal (after the client's own retries, about ten seconds).
+            resp = await http.post("/uploadCampaignDataAndRun", json=BODY, headers={"x-api-key": API_KEY})
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["content-type"].startswith("application/json")
+            assert resp.json()["error"] == "SERVICE_UNAVAILABLE"
+            assert int(resp.headers["retry-after"]) > 0
+    finally:
+        if env is not None:
+            await env.shutdown()
+
+
+async def test_two_api_key_headers_are_refused(engine):
+    resp = await engine.http.get("/campaigns/CAMP-2026-AAAAAAAA", headers=[("x-api-key", API_KEY),
+                                                                         ("x-api-key", API_KEY)])
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["error"] == "UNAUTHORIZED"
+    resp = await engine.http.get("/campaigns/CAMP-2026-AAAAAAAA", headers=engine.headers())
+    assert resp.status_code == 404  # one header: authenticated, the campaign does not exist
+
+
+async def test_keys_may_be_given_as_sha256_hashes(dev_env, task_queue, carrier_db):
+    key = "ce_only-the-hash-is-configured"
+    hashed = f"sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    async with running_engine(dev_env, task_queue, carrier_db, CAMPAIGN_API_KEYS=f"acme:{hashed}") as eng:
+        ok = await eng.http.post("/uploadCampaignData", headers={"x-api-key": key}, json=BODY)
+        assert ok.status_code == 200, ok.text
+        for wrong in (hashed, hashed.removeprefix("sha256:"), key + "x"):
+            resp = await eng.http.get("/campaigns/CAMP-2026-AAAAAAAA", headers={"x-api-key": wrong})
+            assert resp.status_code == 401, wrong
+
+
+def test_key_entries_parse_and_never_leak():
+    hashed = "a" * 64
+    settings = Settings(CAMPAIGN_API_KEYS=f"acme:k1, k2 ,globex:sha256:{hashed},sha256:{'b' * 64}")
+    assert settings.api_keys() == {"k1": "acme", "k2": "default"}
+    digests = settings.api_key_digests()
+    assert digests[bytes.fromhex(hashed)] == "globex" and digests[bytes.fromhex("b" * 64)] == "default"
+    assert digests[hashlib.sha256(b"k1").digest()] == "acme"
+    for bad in ("acme:", ":k", ",,, ;;", "a:s3cr3t,b:s3cr3t", "my tenant/x:k", "t" * 65 + ":k"):
+        with pytest.raises(ValueError) as caught:
+            Settings(CAMPAIGN_API_KEYS=bad)
+        assert "s3cr3t" not in str(caught.value).split("input_value")[0]
+    Settings(CAMPAIGN_API_KEYS="a:same,a:same")  # the same key twice for one tenant is harmless
+
+
+def test_the_simulated_carriers_record_is_private(tmp_path):
+    path = tmp_path / "new-dir" / "carrier.sqlite3"
+    ledger = CarrierLedger(path)
+    try:
+        assert mode(path.parent) == 0o700
+        for file in path.parent.iterdir():
+            assert mode(file) == 0o600, file
+    finally:
+        ledger.close()
+
+
+def test_make_tree_private(tmp_path):
+    root = tmp_path / "data"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.sqlite3").write_text("x")
+    (root / "sub" / "b").write_text("y")
+    for p in (root, root / "sub"):
+        p.chmod(0o755)
+    for p in (root / "a.sqlite3", root / "sub" / "b"):
+        p.chmod(0o644)
+    make_tree_private(root)
+    assert [mode(p) for p in (root, root / "sub", root / "a.sqlite3", root / "sub" / "b")] == \
+        [0o700, 0o700, 0o600, 0o600]
+
+
+async def test_the_dev_servers_files_are_private(tmp_path):
+    data = tmp_path / "data"
+    ports = [devserver_free_port() for _ in range(2)]
+    proc = devserver.start_dev_server(data, ports[0], ports[1], "default", data / "temporal.log")
+    try:
+        client = await devserver.wait_until_serving(f"127.0.0.1:{ports[0]}", "default", proc)
+        assert client is not None
+        assert mode(data) == 0o700
+        files = list(data.iterdir())
+        assert any(f.name.startswith("temporal.sqlite3") for f in files)
+        for file in files:
+            assert mode(file) == 0o600, file
+    finally:
+        devserver.stop(proc)
+
+
+def devserver_free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
