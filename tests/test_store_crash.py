@@ -11,24 +11,39 @@ must say completed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from temporalio import activity
+from temporalio.client import Client
 
+import worker as worker_module
 from activities.providers.simulated import CarrierLedger
+from activities.records import RecordActivities
 from api.main import create_app
 from campaign_engine.models import CampaignStatus, ContactState
+from campaign_engine.store import repo
+from campaign_engine.store.db import create_engine
+from campaign_engine.store.records import CampaignChanges
 from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
-from tests.helpers import wait_for
-from tests.test_crash_safety import ROOT, assert_carrier_record_is_clean, campaign_body, kill
+from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.test_crash_safety import (
+    ROOT,
+    assert_carrier_record_is_clean,
+    campaign_body,
+    kill,
+)
+from worker import running_worker
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 
@@ -76,10 +91,61 @@ class Store:
         rows = await self.fetch("SELECT count(*) AS n FROM attempts WHERE campaign_id = $1", self.campaign_id)
         return rows[0]["n"]
 
-    async def ended_attempt_rows(self) -> int:
-        rows = await self.fetch("SELECT count(*) AS n FROM attempts WHERE campaign_id = $1 AND outcome IS NOT NULL",
-                                self.campaign_id)
-        return rows[0]["n"]
+
+async def assert_store_agrees_with_carrier(client: Client, store: Store, ledger: CarrierLedger, wf_id: str,
+                                           n: int) -> dict:
+    """The attempts table is exactly the carrier's ledger, every contact row is final and what
+    its workflow's `status` query says, and the campaign row is completed. Returns the
+    ledger's calls by idempotency key."""
+    campaign_id = store.campaign_id
+    # The carrier's record is clean (every contact called, no key dialled twice, no gaps)...
+    ledger_calls = assert_carrier_record_is_clean(ledger, campaign_id, n)
+    # ... and the attempts table is exactly that record.
+    rows = await store.fetch("SELECT * FROM attempts WHERE campaign_id = $1", campaign_id)
+    by_key = {r["idempotency_key"]: r for r in rows}
+    assert len(by_key) == len(rows)
+    missing, extra = set(ledger_calls) - set(by_key), set(by_key) - set(ledger_calls)
+    assert not missing and not extra, f"missing rows: {sorted(missing)[:10]}, rows never dialled: {sorted(extra)[:10]}"
+    for key, row in by_key.items():
+        call = ledger_calls[key]
+        assert row["call_id"] == call["call_id"], key
+        assert row["tenant_id"] == "acme"
+        assert f"{wf_id}/contact/{row['contact_key']}/attempt-{row['attempt']}" == key
+        assert row["attempt"] == call["attempt"]
+        assert row["outcome"] == call["outcome"], (key, row["outcome"], call["outcome"])
+        assert row["ended_at"] is not None and row["placed_at"] is not None, key
+        assert row["provider"] == "simulated", key
+
+    # Every contact row is final and is what its workflow says.
+    contact_rows = {r["key"]: r for r in await store.fetch(
+        "SELECT * FROM contacts WHERE campaign_id = $1", campaign_id)}
+    assert sorted(contact_rows) == list(range(n))
+    calls_per_contact = Counter(c["contact_workflow_id"] for c in ledger_calls.values())
+    gate = asyncio.Semaphore(8)
+
+    async def status_of(key: int):
+        async with gate:
+            return await client.get_workflow_handle(f"{wf_id}/contact/{key}").query(ContactCallWorkflow.status)
+
+    statuses = await asyncio.gather(*(status_of(key) for key in range(n)))
+    for key, status in enumerate(statuses):
+        row = contact_rows[key]
+        assert ContactState(row["state"]).is_final, (key, row["state"])
+        assert row["state"] == status.state.value, (key, row["state"], status.state)
+        assert row["disposition"] == (status.disposition.value if status.disposition else None), key
+        assert row["attempts"] == len(status.attempts) == calls_per_contact[f"{wf_id}/contact/{key}"], key
+        assert row["last_outcome"] == status.attempts[-1].outcome.value, key
+        for attempt in status.attempts:
+            assert by_key[f"{wf_id}/contact/{key}/attempt-{attempt.attempt}"]["call_id"] == attempt.call_id
+
+    # The campaign row: completed, with the carrier's count of calls.
+    [campaign_row] = await store.fetch("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+    assert campaign_row["status"] == CampaignStatus.COMPLETED.value
+    assert campaign_row["finished_at"] is not None
+    progress = json.loads(campaign_row["progress"])  # asyncpg hands jsonb over as text
+    assert progress["calls_placed"] == len(ledger_calls)
+    assert progress["by_state"] == {ContactState.DONE.value: n}
+    return ledger_calls
 
 
 async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, task_queue, tmp_path, postgres,
@@ -106,100 +172,55 @@ async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, tas
         return await asyncio.to_thread(calls, attempt_at_least)
 
     try:
-        async with serve_asgi(create_app(settings), lifespan="on") as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={"x-api-key": API_KEY}) as http:
-                resp = await http.post("/uploadCampaignDataAndRun", json=body(n))
-                assert resp.status_code == 200, resp.text
-                campaign_id = resp.json()["data"]["campaign"]["campaignId"]
-                wf_id = f"campaign/acme/{campaign_id}"
-                store = Store(module_database, campaign_id)
-                # 1. The worker, while the first calls are in the air.
-                await wait_for(ledger_count, lambda c: c >= 50, timeout=60, what="50 calls placed")
-                kill(worker)
-                mark(f"worker killed at {await ledger_count()} calls")
-                worker = start_worker(env, worker_log)
+        async with (serve_asgi(create_app(settings), lifespan="on") as base_url,
+                    httpx.AsyncClient(base_url=base_url, timeout=30, headers={"x-api-key": API_KEY}) as http):
+            resp = await http.post("/uploadCampaignDataAndRun", json=body(n))
+            assert resp.status_code == 200, resp.text
+            campaign_id = resp.json()["data"]["campaign"]["campaignId"]
+            wf_id = f"campaign/acme/{campaign_id}"
+            store = Store(module_database, campaign_id)
+            # 1. The worker, while the first calls are in the air.
+            await wait_for(ledger_count, lambda c: c >= 50, timeout=60, what="50 calls placed")
+            kill(worker)
+            mark(f"worker killed at {await ledger_count()} calls")
+            worker = start_worker(env, worker_log)
 
-                # 2. PostgreSQL, once the store holds a good part of the campaign and redials
-                # run. It stays down until calls were placed that it could not record: their
-                # rows must be written after the restart, once and with the carrier's call id.
-                await wait_for(store.attempt_rows, lambda c: c >= 150, timeout=90, what="150 attempt rows")
-                await wait_for(lambda: ledger_count(2), lambda c: c >= 10, timeout=60, what="10 redials placed")
-                rows_before = await store.attempt_rows()
-                placed_before = await ledger_count()
-                postgres.kill()
-                assert not postgres.running
-                mark(f"postgres killed at {placed_before} calls, {rows_before} attempt rows")
-                await wait_for(ledger_count, lambda c: c >= placed_before + 3, timeout=30,
-                               what="3 calls placed while the store is down")
-                placed_while_down = await ledger_count() - placed_before
-                postgres.ensure_running()
-                assert postgres.running and postgres.url == url_before
-                mark(f"postgres restarted after {placed_while_down} calls placed while it was down")
+            # 2. PostgreSQL, once the store holds a good part of the campaign and redials
+            # run. It stays down until calls were placed that it could not record: their
+            # rows must be written after the restart, once and with the carrier's call id.
+            await wait_for(store.attempt_rows, lambda c: c >= 150, timeout=90, what="150 attempt rows")
+            await wait_for(lambda: ledger_count(2), lambda c: c >= 10, timeout=60, what="10 redials placed")
+            rows_before = await store.attempt_rows()
+            placed_before = await ledger_count()
+            postgres.kill()
+            assert not postgres.running
+            mark(f"postgres killed at {placed_before} calls, {rows_before} attempt rows")
+            await wait_for(ledger_count, lambda c: c >= placed_before + 3, timeout=30,
+                           what="3 calls placed while the store is down")
+            placed_while_down = await ledger_count() - placed_before
+            postgres.ensure_running()
+            assert postgres.running and postgres.url == url_before
+            mark(f"postgres restarted after {placed_while_down} calls placed while it was down")
 
-                # 3. The worker again, while the third calls are under way.
-                await wait_for(store.attempt_rows, lambda c: c >= rows_before + 80, timeout=90,
-                               what="80 more attempt rows after the restart")
-                await wait_for(lambda: ledger_count(3), lambda c: c >= 5, timeout=60, what="5 third calls placed")
-                kill(worker)
-                mark(f"worker killed again at {await ledger_count()} calls")
-                worker = start_worker(env, worker_log)
+            # 3. The worker again, while the third calls are under way.
+            await wait_for(store.attempt_rows, lambda c: c >= rows_before + 80, timeout=90,
+                           what="80 more attempt rows after the restart")
+            await wait_for(lambda: ledger_count(3), lambda c: c >= 5, timeout=60, what="5 third calls placed")
+            kill(worker)
+            mark(f"worker killed again at {await ledger_count()} calls")
+            worker = start_worker(env, worker_log)
 
-                handle = dev_env.client.get_workflow_handle_for(CampaignWorkflow.run, wf_id)
-                summary = await asyncio.wait_for(handle.result(), timeout=120)
-                mark("campaign workflow completed")
-                assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == n
-                campaign = await wait_for(lambda: http.get(f"/campaigns/{campaign_id}"),
-                                          lambda r: r.status_code == 200 and r.json()["status"] == "completed",
-                                          timeout=20, what="GET /campaigns/{id} to say completed")
-                campaign = campaign.json()
+            handle = dev_env.client.get_workflow_handle_for(CampaignWorkflow.run, wf_id)
+            summary = await asyncio.wait_for(handle.result(), timeout=120)
+            mark("campaign workflow completed")
+            assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == n
+            campaign = await wait_for(lambda: http.get(f"/campaigns/{campaign_id}"),
+                                      lambda r: r.status_code == 200 and r.json()["status"] == "completed",
+                                      timeout=20, what="GET /campaigns/{id} to say completed")
+            campaign = campaign.json()
 
-        # The carrier's record is clean (every contact called, no key dialled twice, no gaps)...
-        ledger_calls = assert_carrier_record_is_clean(ledger, campaign_id, n)
+        ledger_calls = await assert_store_agrees_with_carrier(dev_env.client, store, ledger, wf_id, n)
         assert placed_while_down >= 3
-
-        # ... and the attempts table is exactly that record.
-        rows = await store.fetch("SELECT * FROM attempts WHERE campaign_id = $1", campaign_id)
-        by_key = {r["idempotency_key"]: r for r in rows}
-        assert len(by_key) == len(rows)
-        missing, extra = set(ledger_calls) - set(by_key), set(by_key) - set(ledger_calls)
-        assert not missing and not extra, f"missing rows: {sorted(missing)[:10]}, rows never dialled: {sorted(extra)[:10]}"
-        for key, row in by_key.items():
-            call = ledger_calls[key]
-            assert row["call_id"] == call["call_id"], key
-            assert row["tenant_id"] == "acme"
-            assert f"{wf_id}/contact/{row['contact_key']}/attempt-{row['attempt']}" == key
-            assert row["attempt"] == call["attempt"]
-            assert row["outcome"] == call["outcome"], (key, row["outcome"], call["outcome"])
-            assert row["ended_at"] is not None and row["placed_at"] is not None, key
-            assert row["provider"] == "simulated", key
-
-        # Every contact row is final and is what its workflow says.
-        contact_rows = {r["key"]: r for r in await store.fetch(
-            "SELECT * FROM contacts WHERE campaign_id = $1", campaign_id)}
-        assert sorted(contact_rows) == list(range(n))
-        calls_per_contact = Counter(c["contact_workflow_id"] for c in ledger_calls.values())
-        client = dev_env.client
-        gate = asyncio.Semaphore(8)
-
-        async def status_of(key: int):
-            async with gate:
-                return await client.get_workflow_handle(f"{wf_id}/contact/{key}").query(ContactCallWorkflow.status)
-
-        statuses = await asyncio.gather(*(status_of(key) for key in range(n)))
-        for key, status in enumerate(statuses):
-            row = contact_rows[key]
-            assert ContactState(row["state"]).is_final, (key, row["state"])
-            assert row["state"] == status.state.value, (key, row["state"], status.state)
-            assert row["disposition"] == (status.disposition.value if status.disposition else None), key
-            assert row["attempts"] == len(status.attempts) == calls_per_contact[f"{wf_id}/contact/{key}"], key
-            assert row["last_outcome"] == status.attempts[-1].outcome.value, key
-            for attempt in status.attempts:
-                assert by_key[f"{wf_id}/contact/{key}/attempt-{attempt.attempt}"]["call_id"] == attempt.call_id
-
-        # The campaign row: completed, with the carrier's count of calls.
-        [campaign_row] = await store.fetch("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
-        assert campaign_row["status"] == CampaignStatus.COMPLETED.value
-        assert campaign_row["finished_at"] is not None
         assert campaign["calls_placed"] == summary.calls_placed == len(ledger_calls)
         assert campaign["by_state"] == {ContactState.DONE.value: n}
         redials = sum(1 for c in ledger_calls.values() if c["attempt"] > 1)
@@ -216,3 +237,50 @@ async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, tas
         if not postgres.running:
             postgres.ensure_running()
         ledger.close()
+
+
+class SlowStore(RecordActivities):
+    """A store that takes its time over every flush (a slow or briefly unreachable database):
+    the flush outlasts a workflow task, so the campaign receives reports while it awaits it."""
+
+    FLUSH_SECONDS = 1.5
+
+    @activity.defn(name="record_campaign_changes")
+    async def record_campaign_changes(self, changes: CampaignChanges) -> None:
+        await asyncio.sleep(self.FLUSH_SECONDS)
+        await super().record_campaign_changes(changes)
+
+
+async def test_reports_received_during_the_flush_before_continue_as_new_are_recorded(
+        dev_env, task_queue, carrier_db, module_database, monkeypatch):
+    """Each run hands its open contacts over before continuing as new, and they report their
+    ends by signal; those that arrive while the run's last flush is being written must reach
+    the store too (the next run starts with nothing left to write)."""
+    n, per_run = 15, 5
+    # Each run starts 5 contacts and flushes (1.5 s) while their calls ring (about 2 s), then
+    # hands them over and flushes before continuing as new: their ends come during that flush.
+    monkeypatch.setattr(worker_module, "RecordActivities", SlowStore)
+    settings = engine_settings(dev_env, task_queue, carrier_db, SIMULATED_RING_SECONDS="1.8-2.4",
+                               SIMULATED_TALK_SECONDS="0.1-0.3", SIMULATED_OUTCOMES="completed=0.5,busy=0.5")
+    config = make_config(f"CAMP-CANREC-{task_queue}", children_per_run=per_run)
+    contacts = make_contacts(n)
+    wf_id = f"campaign/acme/{config.campaign_id}"
+    db = create_engine(module_database, pool_size=2)
+    ledger = CarrierLedger(carrier_db)
+    try:
+        await repo.create_campaign(db, config, contacts, status=CampaignStatus.IN_PROGRESS, received=n, duplicates=0)
+        async with running_worker(dev_env.client, settings):
+            # A short workflow task timeout, so a 1.5 s flush spans workflow tasks (the SDK
+            # heartbeats the task and hands the workflow the signals that came meanwhile).
+            handle = await dev_env.client.start_workflow(
+                CampaignWorkflow.run, campaign_input(config, contacts), id=wf_id, task_queue=task_queue,
+                task_timeout=timedelta(seconds=1))
+            await repo.mark_launched(db, config.tenant_id, config.campaign_id)
+            summary = await asyncio.wait_for(handle.result(), timeout=120)
+            assert summary.status == CampaignStatus.COMPLETED
+            assert (await handle.query(CampaignWorkflow.progress)).run >= n // per_run
+            await assert_store_agrees_with_carrier(dev_env.client, Store(module_database, config.campaign_id),
+                                                   ledger, wf_id, n)
+    finally:
+        ledger.close()
+        await db.dispose()

@@ -222,6 +222,12 @@ class CampaignWorkflow:
                     # only their compact summaries. Both compressed: a 10,000-contact state
                     # is over 3 MB as JSON, past Temporal's 2 MB limit on the input.
                     packed = await self._pack_for_next_run()
+                    if self._record_due():
+                        # Reports came while the store was being written (a flush can
+                        # outlast a workflow task): the next run starts with nothing to
+                        # record, so what this run has not written yet would never be.
+                        st.runs -= 1
+                        continue
                     workflow.continue_as_new(CampaignInput(
                         config=self._config, expected_contacts=self._expected, packed=packed,
                     ))
