@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
@@ -90,10 +91,12 @@ def install_health(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _store_down)
     app.add_exception_handler(InterfaceError, _store_down)
 
-    @app.exception_handler(OSError)  # ConnectionError, TimeoutError, a name that does not resolve
-    async def _connection(request: Request, exc: OSError):
+    async def _connection(request: Request, exc: Exception):
         log.warning("%s %s: a dependency is unreachable: %s", request.method, request.url.path, exc)
         return unavailable("a service the engine depends on")
+
+    for error in (ConnectionError, TimeoutError, socket.gaierror):  # not every OSError (files)
+        app.add_exception_handler(error, _connection)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
