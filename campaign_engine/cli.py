@@ -82,6 +82,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
     from campaign_engine.store.startup import start_store
     from worker import running_worker
 
+    devserver.require_free_ports({"API_PORT": settings.api_port}, settings.api_host)  # one line, not uvicorn's exit
     make_tree_private(settings.data_dir)  # personal data and keys: owner only (0700, files 0600)
     os.umask(0o077)  # and so is what the servers started here create
     settings, api_key = ensure_api_key(settings)

@@ -90,7 +90,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("flag", ["--temporal-port", "--ui-port"])
+@pytest.mark.parametrize("flag", ["--temporal-port", "--ui-port", "--api-port"])
 def test_up_refuses_a_port_another_process_holds(tmp_path, flag):
     with socket.socket() as other:  # someone else's server
         other.bind(("127.0.0.1", 0))
@@ -101,5 +101,6 @@ def test_up_refuses_a_port_another_process_holds(tmp_path, flag):
         args = [CLI, "up", "--data-dir", str(tmp_path / "data"), *[x for kv in ports.items() for x in kv]]
         result = run(args, clean_env(tmp_path))
     line = assert_one_line(result, str(busy))
-    assert "in use" in line and ("TEMPORAL_PORT" if flag == "--temporal-port" else "TEMPORAL_UI_PORT") in line
+    variable = {"--temporal-port": "TEMPORAL_PORT", "--ui-port": "TEMPORAL_UI_PORT", "--api-port": "API_PORT"}[flag]
+    assert "in use" in line and f"{variable}=" in line
     assert "campaign engine is up" not in result.stdout
