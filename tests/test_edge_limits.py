@@ -6,10 +6,10 @@ import asyncio
 import json
 import logging
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 import pytest_asyncio
 
 from api.edge import LINGER_BYTES
@@ -63,13 +63,25 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 10) -> tu
     return status, json.loads(body)
 
 
+def memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
 async def test_a_huge_streamed_upload_is_refused_without_being_read(edge):
+    # The server runs in this process: its peak memory (VmHWM, reset first) must not grow by
+    # anything near the 50 MB sent.
+    Path("/proc/self/clear_refs").write_text("5")
+    before = memory_kib("VmRSS")
     body = Counted(prefix=b'{"campaignName": "big", "agentId": "a", "contacts": [')
     resp = await edge.http.post("/uploadCampaignDataAndRun", content=body,
                                 headers={**edge.headers(), "content-type": "application/json"})
     assert resp.status_code == 413, resp.text
     assert resp.json()["error"] == "PAYLOAD_TOO_LARGE"
     assert "MAX_BODY_BYTES" in resp.json()["message"]
+    assert memory_kib("VmHWM") - before < 16 * 1024, (before, memory_kib("VmHWM"))
 
 
 async def test_past_the_lingering_bound_the_connection_is_cut(edge):
@@ -157,7 +169,7 @@ async def test_callback_bodies_are_parsed_defensively(edge):
 
 async def test_a_client_that_hangs_up_is_one_log_line(edge, caplog):
     with caplog.at_level(logging.INFO):
-        reader, writer = await raw_request(
+        _reader, writer = await raw_request(
             edge.base_url, f"POST /uploadCampaignDataAndRun HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\n"
                            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"campaignName\"")
         await asyncio.sleep(0.3)
