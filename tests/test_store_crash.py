@@ -168,8 +168,17 @@ async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, tas
     def calls(attempt_at_least: int = 1) -> int:
         return sum(1 for c in ledger.calls(campaign_id) if c["attempt"] >= attempt_at_least)
 
+    def worker_alive() -> None:
+        # A worker that died by itself (not by our SIGKILL) fails the test at once, with its log.
+        assert worker.poll() is None, f"the worker exited with {worker.returncode}"
+
     async def ledger_count(attempt_at_least: int = 1) -> int:
+        worker_alive()
         return await asyncio.to_thread(calls, attempt_at_least)
+
+    async def attempt_rows() -> int:
+        worker_alive()
+        return await store.attempt_rows()
 
     try:
         async with (serve_asgi(create_app(settings), lifespan="on") as base_url,
@@ -181,33 +190,37 @@ async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, tas
             store = Store(module_database, campaign_id)
             # 1. The worker, while the first calls are in the air.
             await wait_for(ledger_count, lambda c: c >= 50, timeout=60, what="50 calls placed")
+            at = await ledger_count()
             kill(worker)
-            mark(f"worker killed at {await ledger_count()} calls")
+            mark(f"worker killed at {at} calls")
             worker = start_worker(env, worker_log)
 
             # 2. PostgreSQL, once the store holds a good part of the campaign and redials
             # run. It stays down until calls were placed that it could not record: their
             # rows must be written after the restart, once and with the carrier's call id.
-            await wait_for(store.attempt_rows, lambda c: c >= 150, timeout=90, what="150 attempt rows")
+            await wait_for(attempt_rows, lambda c: c >= 150, timeout=90, what="150 attempt rows")
             await wait_for(lambda: ledger_count(2), lambda c: c >= 10, timeout=60, what="10 redials placed")
             rows_before = await store.attempt_rows()
             placed_before = await ledger_count()
+            killed_pid = postgres.pid
             postgres.kill()
             assert not postgres.running
             mark(f"postgres killed at {placed_before} calls, {rows_before} attempt rows")
-            await wait_for(ledger_count, lambda c: c >= placed_before + 3, timeout=30,
-                           what="3 calls placed while the store is down")
+            # Calls granted before the kill are placed; their rows cannot be written.
+            await wait_for(ledger_count, lambda c: c > placed_before, timeout=30,
+                           what="a call placed while the store is down")
             placed_while_down = await ledger_count() - placed_before
-            postgres.ensure_running()
-            assert postgres.running and postgres.url == url_before
+            postgres.ensure_running()  # a new postmaster on the same data and socket
+            assert postgres.running and postgres.pid != killed_pid and postgres.url == url_before
             mark(f"postgres restarted after {placed_while_down} calls placed while it was down")
 
             # 3. The worker again, while the third calls are under way.
-            await wait_for(store.attempt_rows, lambda c: c >= rows_before + 80, timeout=90,
+            await wait_for(attempt_rows, lambda c: c >= rows_before + 80, timeout=90,
                            what="80 more attempt rows after the restart")
             await wait_for(lambda: ledger_count(3), lambda c: c >= 5, timeout=60, what="5 third calls placed")
+            at = await ledger_count()
             kill(worker)
-            mark(f"worker killed again at {await ledger_count()} calls")
+            mark(f"worker killed again at {at} calls")
             worker = start_worker(env, worker_log)
 
             handle = dev_env.client.get_workflow_handle_for(CampaignWorkflow.run, wf_id)
@@ -220,7 +233,7 @@ async def test_worker_and_postgres_killed_store_agrees_with_carrier(dev_env, tas
             campaign = campaign.json()
 
         ledger_calls = await assert_store_agrees_with_carrier(dev_env.client, store, ledger, wf_id, n)
-        assert placed_while_down >= 3
+        assert placed_while_down >= 1
         assert campaign["calls_placed"] == summary.calls_placed == len(ledger_calls)
         assert campaign["by_state"] == {ContactState.DONE.value: n}
         redials = sum(1 for c in ledger_calls.values() if c["attempt"] > 1)
