@@ -22,7 +22,8 @@ from campaign_engine.settings import Settings
 def test_phone_numbers_normalise_to_e164_or_say_why():
     assert normalize_e164("+91 98765 43210") == "+919876543210"
     assert normalize_e164("+1 (415) 555-2671") == "+14155552671"
-    for bad, why in [("9876543210", "E.164"), ("+91 123", "not a valid"), ("", "empty"), ("+abc", "cannot")]:
+    for bad, why in [("9876543210", "E.164"), ("+91 123", "not a valid"), ("", "empty"),
+                     ("+abc", "letters are refused"), ("+" + "9" * 300, "cannot be parsed")]:
         with pytest.raises(InvalidPhoneNumber, match=why):
             normalize_e164(bad)
 
