@@ -70,7 +70,10 @@ class EdgeMiddleware:
         deadline = loop.time() + self.body_read_timeout
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         with_key = any(name == b"x-api-key" for name, _ in headers)
-        ex = _Exchange(any(name in (b"content-length", b"transfer-encoding") for name, _ in headers))
+        lengths = {value.strip() for name, value in headers if name == b"content-length"}
+        declared = _content_length(lengths) if lengths else None
+        chunked = any(name == b"transfer-encoding" for name, _ in headers)
+        ex = _Exchange(has_body=bool(declared) or chunked)  # Content-Length: 0 is no body
 
         async def linger() -> None:
             """Read and drop what is left of the body, within bounds (see the module doc)."""
@@ -141,9 +144,7 @@ class EdgeMiddleware:
                     ex.body_done = True
             return message
 
-        lengths = {value.strip() for name, value in headers if name == b"content-length"}
         if lengths:
-            declared = _content_length(lengths)
             if declared is None:
                 await refuse(400, "BAD_REQUEST", "invalid Content-Length header")
                 return

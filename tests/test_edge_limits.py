@@ -190,6 +190,9 @@ async def test_headers_on_every_answer(edge):
     resp = await edge.http.get("/healthz")
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert "cache-control" not in resp.headers
+    # A request without a body keeps its connection (only an answer before the body closes it).
+    resp = await edge.http.post("/pauseTheCampaign/CAMP-2026-NOPE0000", headers=edge.headers())
+    assert resp.status_code == 404 and resp.headers.get("connection") != "close", resp.headers
 
 
 async def test_an_upload_just_under_the_limit_is_read_in_full(edge):
