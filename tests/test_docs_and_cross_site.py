@@ -79,3 +79,13 @@ async def test_a_huge_campaign_id_is_not_echoed_back_whole(engine):
     resp = await engine.http.get(f"/campaigns/{'C' * 8000}", headers=engine.headers())
     out = assert_error(resp, 404, "NOT_FOUND")
     assert len(resp.content) < 500 and "8000 characters" in out["message"], out
+
+
+async def test_removing_a_contact_named_by_a_slash_is_400_not_a_redirect(engine):
+    cid = (await create(engine, rows(1, start=950), schedule_time=FAR))["campaign_id"]
+    for phone in ("%2F", "%2F%2F", "+91%2F98"):
+        resp = await engine.http.delete(f"/campaigns/{cid}/contacts/{phone}", headers=engine.headers())
+        out = assert_error(resp, 400, "BAD_REQUEST")
+        assert out["details"][0]["field"] == "phone", out
+    await engine.http.post(f"/campaigns/{cid}/cancel", headers=engine.headers())
+    await until_finished(engine, cid)

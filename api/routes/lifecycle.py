@@ -517,7 +517,7 @@ async def cancel_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep
 
 
 @router.delete(
-    "/campaigns/{campaign_id}/contacts/{phone}", response_model=RemoveContactOut,
+    "/campaigns/{campaign_id}/contacts/{phone:path}", response_model=RemoveContactOut,
     summary="Skip one contact not reached yet (phone in E.164, URL-encoded): its timers stop, it is never called",
     responses={400: {"description": "BAD_REQUEST (not a phone number)"},
                404: {"description": "NOT_FOUND (campaign or contact)"},
