@@ -138,3 +138,17 @@ def devserver_free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def test_store_down_is_503_in_the_envelope_with_retry_after(dev_env, task_queue, carrier_db):
+    port = devserver_free_port()  # nothing listens there
+    settings = engine_settings(dev_env, task_queue, carrier_db,
+                               DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/none")
+    async with serve_asgi(create_app(settings), lifespan="on") as base_url, \
+            httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        resp = await http.get("/readyz")
+        assert resp.status_code == 503, resp.text
+        assert "store" in resp.json()["message"] and int(resp.headers["retry-after"]) > 0
+        resp = await http.get("/campaigns/CAMP-2026-AAAAAAAA", headers={"x-api-key": API_KEY})
+        assert resp.status_code == 503, resp.text
+        assert resp.json()["error"] == "SERVICE_UNAVAILABLE" and int(resp.headers["retry-after"]) > 0
