@@ -45,8 +45,11 @@ Each request carries:
   or ``{campaign workflow id}/completed``): receivers drop an id they have already processed;
 - ``X-Webhook-Event``: ``call.ended`` or ``campaign.completed``; ``X-Webhook-Attempt``: 1, 2, ...
 
-Any answer but 2xx (redirects included: they are not followed), a timeout or a network error
-fails the activity; Temporal retries it with backoff for at least a day (the retry policy lives
+Where a delivery may go is `campaign_engine.policy.outbound_urls` (https, public addresses, plus
+WEBHOOK_ALLOW_HTTP and WEBHOOK_ALLOWED_NETWORKS): the name is resolved, every address checked,
+and the request sent to the checked address (`activities.outbound`); a forbidden URL or address
+fails the delivery for good. Any answer but 2xx (redirects included: they are not followed), a
+timeout or a network error fails the activity; Temporal retries it with backoff for at least a day (the retry policy lives
 in `workflows.contact_call`). The documents are built by pure functions in workflow code, so
 every retry sends the same document.
 """
