@@ -2,7 +2,9 @@
 
 Every variable the API and worker services set is one the code reads, their commands point at
 things that exist, they agree on cluster, namespace and task queue, and the one-shot setup
-creates exactly the search attributes of campaign_engine/search_attributes.py.
+creates exactly the search attributes of campaign_engine/search_attributes.py. The engine's
+store is a database of its own on the compose PostgreSQL, created by a one-shot and migrated
+by `campaign-engine migrate` before the API and the workers start.
 """
 
 from __future__ import annotations
@@ -217,3 +219,75 @@ def test_dial_task_queues_have_one_partition(compose, services):
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
         pinned = {e["constraints"]["taskQueueName"] for e in dynamic[key] if e["value"] == 1}
         assert pinned == {settings.dial_task_queue(p) for p in PROVIDER_NAMES}, key
+
+
+# --- the engine's store ------------------------------------------------------------------------
+
+STORE_SERVICES = ("api", "worker", "migrate")
+
+
+def depends_on(service: dict) -> dict[str, str]:
+    """Each service `service` waits for, with the condition it waits for."""
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def test_engine_services_share_one_database_url_the_code_reads(services):
+    from sqlalchemy.engine import make_url
+
+    from campaign_engine.store.db import async_url
+
+    assert "DATABASE_URL" in env_names_read_by_code()
+    urls = {name: resolved(env_of(services[name]).get("DATABASE_URL")) for name in STORE_SERVICES}
+    assert None not in urls.values(), f"DATABASE_URL missing: {urls}"
+    assert len(set(urls.values())) == 1, urls
+    url = make_url(async_url(urls["api"]))
+    assert url.drivername == "postgresql+asyncpg"
+    # The compose PostgreSQL, with the credentials that service is given...
+    assert url.host in services and "postgres" in services[url.host]["image"] and url.port == 5432
+    pg_env = env_of(services[url.host])
+    assert url.username == resolved(pg_env["POSTGRES_USER"])
+    assert url.password == resolved(pg_env["POSTGRES_PASSWORD"])
+    # ...and a database of its own, not one of Temporal's.
+    temporal_dbs = set(re.findall(r"for db in ([\w ]+);", script_of(services["temporal-schema"]))[0].split())
+    assert temporal_dbs == {"temporal", "temporal_visibility"}
+    assert url.database and url.database not in temporal_dbs | {"postgres"}
+
+
+def test_the_engine_database_is_created_before_the_migration(services):
+    url = resolved(env_of(services["migrate"])["DATABASE_URL"])
+    database = url.rsplit("/", 1)[1]
+    creators = [name for name in depends_on(services["migrate"])
+                if "CREATE DATABASE" in script_of(services[name])]
+    assert len(creators) == 1, "migrate should wait for the one-shot that creates its database"
+    creator = services[creators[0]]
+    assert depends_on(services["migrate"])[creators[0]] == "service_completed_successfully"
+    env = {k: resolved(v) for k, v in env_of(creator).items()}
+    assert env["ENGINE_DATABASE"] == database and "$${ENGINE_DATABASE}" in script_of(creator)
+    # It reaches the same server as the one the URL names, as the same user.
+    assert env["PGHOST"] == url.split("@", 1)[1].split(":")[0]
+    assert env["PGUSER"] == resolved(env_of(services["postgresql"])["POSTGRES_USER"])
+    assert depends_on(creator).get("postgresql") == "service_healthy"
+    # Idempotent: a database that exists is left alone (a restart, an existing volume).
+    assert "pg_database" in script_of(creator)
+
+
+def test_migrate_is_a_one_shot_of_the_engine_image_that_api_and_workers_wait_for(services):
+    from campaign_engine import cli
+
+    migrate = services["migrate"]
+    cmd = command_of(migrate)
+    assert cmd == ["campaign-engine", "migrate"]
+    assert 'campaign-engine = "campaign_engine.cli:entrypoint"' in (ROOT / "pyproject.toml").read_text()
+    with pytest.raises(SystemExit) as help_exit:  # the CLI has the command
+        cli.main(["migrate", "--help"])
+    assert help_exit.value.code == 0
+    assert migrate["image"] == services["api"]["image"] == services["worker"]["image"]
+    assert not str(migrate.get("restart", "no")).startswith(("always", "unless-stopped"))
+    assert "ports" not in migrate
+    unknown = sorted(set(env_of(migrate)) - env_names_read_by_code())
+    assert not unknown, f"migrate sets variables no settings class reads: {unknown}"
+    for name in ENGINE_SERVICES:
+        assert depends_on(services[name]).get("migrate") == "service_completed_successfully", name
