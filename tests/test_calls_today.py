@@ -1,6 +1,6 @@
-"""`total_calls_today` across midnight: a campaign that started before the day began counts
-only the calls placed since (read from its contacts' attempts), one that ended before counts
-none, and one that started today counts every call without reading attempts.
+"""`total_calls_today` across midnight: the store counts the attempts placed since the day
+began (one SQL count, whatever the campaigns' size): a campaign that started before midnight
+counts only its later calls, one that ended before counts none.
 
 The boundary is put in the gap between a campaign's first calls and its redials, which is
 where a midnight rollover would fall; the expected counts come from the simulated carrier's
@@ -9,11 +9,11 @@ own record of when each call was placed, not from the engine's.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-from api.routes import monitoring
 from api.routes.lifecycle import campaign_handle
+from campaign_engine.store import repo
+from campaign_engine.store.db import store_engine
 from tests.conftest import running_engine
 from tests.helpers import wait_for
 from workflows.campaign import CampaignWorkflow
@@ -46,12 +46,20 @@ async def test_calls_today_counts_only_the_calls_after_midnight(dev_env, task_qu
         assert gaps[widest] > timedelta(seconds=1.5), times  # first calls, then the redials 3 s later
         midnight = times[widest] + gaps[widest] / 2
 
-        snap = await monitoring.snapshot(engine.client, handle, cid)
-        sem = asyncio.Semaphore(4)
-        assert snap.progress.started_at < midnight < snap.progress.finished_at
-        # Started before midnight, ended after: only the redials count.
-        assert await monitoring._calls_today(snap, midnight, sem) == len(times) - (widest + 1) == 4
-        # The day began before the campaign did: every call, from the counters alone.
-        assert await monitoring._calls_today(snap, snap.progress.started_at - timedelta(seconds=1), sem) == 8
-        # The campaign ended before the day began: none.
-        assert await monitoring._calls_today(snap, snap.progress.finished_at + timedelta(seconds=1), sem) == 0
+        db = store_engine(engine.settings)
+        try:
+            row = await repo.get_campaign(db, "acme", cid)
+            assert row.started_at < midnight < row.finished_at
+            # Started before midnight, ended after: only the redials count.
+            assert await repo.calls_since(db, "acme", midnight) == len(times) - (widest + 1) == 4
+            assert await repo.calls_since(db, "acme", midnight, [cid]) == 4
+            assert await repo.calls_since(db, "acme", midnight, ["CAMP-2026-OTHER"]) == 0
+            # The day began before the campaign did: every call.
+            assert await repo.calls_since(db, "acme", row.started_at - timedelta(seconds=1)) == 8
+            # The campaign ended before the day began: none; another tenant: none.
+            assert await repo.calls_since(db, "acme", row.finished_at + timedelta(seconds=1)) == 0
+            assert await repo.calls_since(db, "globex", row.started_at - timedelta(seconds=1)) == 0
+        finally:
+            await db.dispose()
+        statuses = (await engine.http.get("/getCampaignStatuses", headers=engine.headers())).json()
+        assert statuses["summary"]["total_calls_today"] >= 8 * (times[0].date() == datetime.now(UTC).date())

@@ -53,9 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         RedialUpdate,
     )
-    from campaign_engine.ids import idempotency_key
     from campaign_engine.policy.eta import campaign_eta
-    from campaign_engine.store.records import CampaignChanges, EndedAttempt
 
     from activities.webhooks import (
         CAMPAIGN_COMPLETED,
@@ -63,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         campaign_completed_document,
         campaign_delivery_id,
     )
+    from workflows.recorder import StoreRecorder
     from workflows.contact_call import (
         WEBHOOKS_PATCH,
         ContactCallWorkflow,
@@ -93,11 +92,6 @@ UPLOAD_BATCHES_DEADLINE = timedelta(minutes=15)
 PROGRESS_CONTACTS_LIMIT = 1_000
 # Runs look for contacts whose workflows ended without a report (see _close_ended_contacts).
 ENDED_CONTACTS_PATCH = "ended-contacts-check"
-# The store gets what changed at most this often (one local activity per flush), and at
-# once when a flush holds this many contacts.
-RECORD_EVERY = timedelta(seconds=1)
-RECORD_BATCH = 500
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
 class _Carried(BaseModel):
@@ -138,7 +132,7 @@ def unpack_carried(input: CampaignInput) -> CampaignInput:
 
 
 @workflow.defn
-class CampaignWorkflow:
+class CampaignWorkflow(StoreRecorder):
     @workflow.init
     def __init__(self, input: CampaignInput) -> None:
         if input.packed:  # a continue-as-new: the carried state travels compressed
@@ -166,13 +160,7 @@ class CampaignWorkflow:
         # workflows are still running (see _close_ended_contacts).
         self._run_children: set[int] = set()
         self._check_ended = False
-        # What the store has not been told yet (see _record): contacts whose summary changed,
-        # attempts that ended, contacts appended after the start, and the last figures sent.
-        self._dirty: set[int] = set()
-        self._ended_attempts: list[EndedAttempt] = []
-        self._new_rows: list[Contact] = []
-        self._recorded: tuple | None = None
-        self._record_at = None
+        self._init_recorder()
         self._accept(input.contacts or _unpacked(input.packed_contacts))
 
     # --- the process ---------------------------------------------------------------------
@@ -188,11 +176,12 @@ class CampaignWorkflow:
             self._check_ended = self._has_contacts_outside_run()
             asyncio.create_task(self._close_ended_contacts())
         self._publish()
+        # Beside the main loop: the store gets what changed (see workflows/recorder.py).
+        asyncio.create_task(self._run_recorder())
         while True:
             waits = [w for w in (
                 (self._pacing_wait(), "pacing: next call slot"),
                 (self._upload_wait(), "waiting for the upload's remaining contacts"),
-                (self._record_wait(), "record progress in the store"),
             ) if w[0] is not None]
             try:
                 await workflow.wait_condition(
@@ -209,23 +198,21 @@ class CampaignWorkflow:
             await self._send_policy()
             await self._grant_dials()
             self._publish()
-            await self._record()
             if self._is_finished():
                 break
             if self._should_continue_as_new() and not self._has_work():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._hand_over_results()
                 if not self._has_work() and not self._results_due_here:
-                    await self._record(force=True)
+                    await self._recorded()
                     st.runs += 1
                     # Contacts not started yet travel with their data; started ones are
                     # only their compact summaries. Both compressed: a 10,000-contact state
                     # is over 3 MB as JSON, past Temporal's 2 MB limit on the input.
                     packed = await self._pack_for_next_run()
-                    if self._record_due():
-                        # Reports came while the store was being written (a flush can
-                        # outlast a workflow task): the next run starts with nothing to
-                        # record, so what this run has not written yet would never be.
+                    if not (workflow.all_handlers_finished() and self._store_is_current()) or self._has_work():
+                        # An operation or reports came meanwhile: the next run would start
+                        # without what this run has not answered or written yet.
                         st.runs -= 1
                         continue
                     workflow.continue_as_new(CampaignInput(
@@ -237,7 +224,7 @@ class CampaignWorkflow:
             st.status = CampaignStatus.COMPLETED
         st.finished_at = workflow.now()
         self._publish()
-        await self._record(force=True)
+        await self._recorded()
         summary = CampaignSummary(
             campaign_id=self._config.campaign_id,
             status=st.status,
@@ -249,6 +236,8 @@ class CampaignWorkflow:
             finished_at=st.finished_at,
         )
         await self._notify_finished(summary)
+        # Operations that came in the meantime get their answer (the recorder serves them).
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
 
     async def _notify_finished(self, summary: CampaignSummary) -> None:
@@ -320,9 +309,7 @@ class CampaignWorkflow:
             summary.attempts = report.attempt.attempt
             outcome = report.attempt.outcome
             if outcome is not None:
-                self._ended_attempts.append(EndedAttempt(
-                    key=report.key, record=report.attempt, idempotency_key=idempotency_key(
-                        contact_workflow_id(workflow.info().workflow_id, report.key), report.attempt.attempt)))
+                self._attempt_ended(report.key, report.attempt)
                 summary.last_outcome = outcome
                 st.outcome_counts[outcome.value] = st.outcome_counts.get(outcome.value, 0) + 1
                 if outcome == Outcome.COMPLETED and report.attempt.duration_seconds:
@@ -342,7 +329,7 @@ class CampaignWorkflow:
     # --- control (the REST API's pause, resume, cancel, append, remove) ---------------------
 
     @workflow.update
-    def pause(self) -> ControlResult:
+    async def pause(self) -> ControlResult:
         st = self._state
         if st.status != CampaignStatus.IN_PROGRESS:
             raise ApplicationError(f"campaign is {st.status.value}, not running", type="CAMPAIGN_NOT_RUNNING")
@@ -350,10 +337,10 @@ class CampaignWorkflow:
         st.paused_at = workflow.now()
         st.pause_reason = "paused through the API"
         self._publish()
-        return self._control_result()
+        return await self._answer_when_recorded(self._control_result())
 
     @workflow.update
-    def resume(self) -> ControlResult:
+    async def resume(self) -> ControlResult:
         """Start a draft campaign, or resume a paused one."""
         st = self._state
         if st.status not in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
@@ -365,10 +352,10 @@ class CampaignWorkflow:
         st.paused_at = None
         st.pause_reason = None
         self._publish()
-        return self._control_result()
+        return await self._answer_when_recorded(self._control_result())
 
     @workflow.update
-    def cancel(self) -> ControlResult:
+    async def cancel(self) -> ControlResult:
         """No further calls; live calls finish; idempotent."""
         st = self._state
         if st.status in (CampaignStatus.COMPLETED,):
@@ -383,10 +370,10 @@ class CampaignWorkflow:
                     st.stops_to_send.append(summary.key)
             st.dial_queue.clear()
             self._publish()
-        return self._control_result()
+        return await self._answer_when_recorded(self._control_result())
 
     @workflow.update
-    def update_redial(self, update: RedialUpdate) -> CampaignConfig:
+    async def update_redial(self, update: RedialUpdate) -> CampaignConfig:
         """New redial configuration: contacts use it from their next decision on."""
         st = self._state
         self._config.redial = update.redial
@@ -394,7 +381,8 @@ class CampaignWorkflow:
         for summary in st.contacts:
             if not summary.state.is_final and summary.state != ContactState.PENDING:
                 st.policy_to_send.append(summary.key)
-        return self._config
+        self._config_changed = True
+        return await self._answer_when_recorded(self._config)
 
     @update_redial.validator
     def _validate_update_redial(self, update: RedialUpdate) -> None:
@@ -402,11 +390,12 @@ class CampaignWorkflow:
             raise ApplicationError(f"campaign is {self._state.status.value}", type="INVALID_CAMPAIGN_STATE")
 
     @workflow.update
-    def append_contacts(self, batch: ContactBatch) -> AppendResult:
+    async def append_contacts(self, batch: ContactBatch) -> AppendResult:
         st = self._state
         if batch.chunk_id in st.received_chunks:  # a replay: what the first one answered
             added, duplicates = st.append_results.get(batch.chunk_id, [0, 0])
-            return AppendResult(added=added, duplicates=duplicates, total_contacts=len(st.contacts))
+            return await self._answer_when_recorded(
+                AppendResult(added=added, duplicates=duplicates, total_contacts=len(st.contacts)))
         st.received_chunks.append(batch.chunk_id)
         before, dup_before = len(st.contacts), st.duplicates_merged
         # The store gets the appended rows with the next flush (their keys are decided here).
@@ -418,7 +407,7 @@ class CampaignWorkflow:
             total_contacts=len(st.contacts),
         )
         st.append_results[batch.chunk_id] = [result.added, result.duplicates]
-        return result
+        return await self._answer_when_recorded(result)
 
     @workflow.query
     def append_results(self, prefix: str) -> dict[str, list[int]]:
@@ -433,7 +422,7 @@ class CampaignWorkflow:
             raise ApplicationError(f"campaign is {self._state.status.value}", type="INVALID_CAMPAIGN_STATE")
 
     @workflow.update
-    def remove_contact(self, phone: str) -> ContactSummary:
+    async def remove_contact(self, phone: str) -> ContactSummary:
         key = self._by_phone.get(phone)
         summary = self._contact(key) if key is not None else None
         if summary is None:
@@ -452,7 +441,7 @@ class CampaignWorkflow:
             self._state.removals_requested.append(key)
             self._state.stops_to_send.append(key)
             self._state.dial_queue = [r for r in self._state.dial_queue if r.key != key]
-        return summary
+        return await self._answer_when_recorded(summary)
 
     # --- queries -------------------------------------------------------------------------
 
@@ -892,45 +881,6 @@ class CampaignWorkflow:
             at=workflow.now(),
             active_calls=self._live_calls(),
             detail=detail or self._state.pause_reason,
-        )
-
-    def _figures(self) -> tuple:
-        st = self._state
-        return (st.status, st.calls_placed, self._final, len(st.contacts), tuple(sorted(st.outcome_counts.items())),
-                st.missing_contacts, st.duplicates_merged, st.pause_reason, st.finished_at, st.started_at)
-
-    def _record_due(self) -> bool:
-        return bool(self._dirty or self._ended_attempts or self._new_rows or self._figures() != self._recorded)
-
-    def _record_wait(self) -> float | None:
-        if not self._record_due():
-            return None
-        if self._record_at is None:
-            return 0.0
-        return max((self._record_at + RECORD_EVERY - workflow.now()).total_seconds(), 0.0)
-
-    async def _record(self, force: bool = False) -> None:
-        """Flush what changed to the store (the system of record), at most once per
-        RECORD_EVERY unless forced (before continue-as-new and at the end) or large. A local
-        activity retried until the store answers: nothing is lost while it is down."""
-        if not self._record_due():
-            return
-        wait = self._record_wait()
-        if not force and wait and len(self._dirty) < RECORD_BATCH:
-            return
-        st = self._state
-        progress = self.progress().model_copy(update={"contacts": []})
-        changes = CampaignChanges(
-            tenant_id=self._config.tenant_id, campaign_id=self._config.campaign_id, status=st.status,
-            progress=progress, talk_seconds=st.answered_talk_seconds,
-            new_contacts=self._new_rows, contacts=[st.contacts[k] for k in sorted(self._dirty)],
-            attempts=self._ended_attempts,
-        )
-        self._dirty, self._ended_attempts, self._new_rows = set(), [], []
-        self._recorded, self._record_at = self._figures(), workflow.now()
-        await workflow.execute_local_activity(
-            "record_campaign_changes", changes, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY, summary="record progress in the store",
         )
 
     def _publish(self) -> None:

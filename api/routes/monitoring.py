@@ -1,10 +1,10 @@
 """Monitoring: campaign statuses, stats, the CSV export, the campaign and its contacts.
 
-Every figure comes from the live workflows: the campaign workflow's queries (they also answer
-once it has finished, while a worker polls) and, for the export, each contact workflow's
-`status` query (its attempts). The list of a tenant's campaigns comes from Temporal
-visibility (the TenantId search attribute), which is eventually consistent: a campaign
-created a moment ago may be missing from the list for a moment, never from a direct lookup.
+Every read comes from the store (PostgreSQL), the system of record, in a few SQL statements
+whatever the campaign's size: the campaign's row holds its status and the progress document
+its workflow flushes (at most a second behind), the contacts' rows their state, the attempts'
+rows every call. They answer with no worker running and after Temporal has deleted every
+workflow of the campaign.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ import asyncio
 import base64
 import csv
 import io
-import logging
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
-from typing import Annotated
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError
 
-from api.deps import ClientDep, SettingsDep, TenantDep
+from api.deps import ClientDep, DbDep, TenantDep
 from api.errors import ApiError
 from api.lifecycle_schemas import (
     CallStatistics,
@@ -39,40 +41,21 @@ from api.lifecycle_schemas import (
     StatusesSummary,
     SuccessMetrics,
 )
-from api.routes.lifecycle import (
-    QUERY_TIMEOUT,
-    all_contacts,
-    api_status,
-    campaign_handle,
-    configuration,
-    execution_status,
-    query,
-)
-from campaign_engine.ids import contact_workflow_id
-from campaign_engine.models import (
-    CampaignConfig,
-    CampaignProgress,
-    CampaignStatus,
-    ContactPageRequest,
-    ContactState,
-    ContactStatus,
-    ContactSummary,
-    Outcome,
-)
-from campaign_engine.settings import Settings
-from workflows.campaign import CampaignWorkflow
-from workflows.contact_call import ContactCallWorkflow
+from api.routes.lifecycle import configuration, not_found
+from campaign_engine.ids import campaign_workflow_id, contact_workflow_id, idempotency_key, is_safe_id
+from campaign_engine.models import CampaignConfig, CampaignProgress, CampaignStatus, ContactState, Outcome
+from campaign_engine.status import campaign_status
+from campaign_engine.store import repo
+
+FINAL_STATUSES = {CampaignStatus.COMPLETED.value, CampaignStatus.CANCELED.value, CampaignStatus.FAILED.value}
+DESCRIBE_TIMEOUT = timedelta(seconds=3)
 
 router = APIRouter(tags=["campaign monitoring"])
-log = logging.getLogger("api.monitoring")
 
-# Campaigns queried at once by the statuses list; contact workflows queried at once by the export.
-CAMPAIGN_QUERY_CONCURRENCY = 16
-CONTACT_QUERY_CONCURRENCY = 50
-# Contacts per page of the export (each page is one campaign query and its contacts' queries).
-EXPORT_PAGE = 500
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# Rows of the export written per chunk of the streamed CSV.
+EXPORT_CHUNK = 500
 
 STATUS_ALIASES = {
     "in_progress": CampaignStatus.IN_PROGRESS, "in-progress": CampaignStatus.IN_PROGRESS,
@@ -85,11 +68,9 @@ STATUS_ALIASES = {
 
 @dataclass
 class Snapshot:
-    """One campaign as the monitoring endpoints see it."""
+    """One campaign as the monitoring endpoints see it: its row in the store."""
 
     campaign_id: str
-    client: Client
-    handle: WorkflowHandle
     status: str
     progress: CampaignProgress
     config: CampaignConfig
@@ -104,20 +85,50 @@ def _ended_calls(progress: CampaignProgress) -> int:
     return sum(progress.outcome_counts.values())
 
 
-async def snapshot(client: Client, handle: WorkflowHandle, campaign_id: str,
-                   execution: WorkflowExecutionStatus | None = None, *, describe: bool = True) -> Snapshot:
-    calls = [query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config)]
-    if describe:
-        calls.append(execution_status(handle, campaign_id))
-    results = await asyncio.gather(*calls)
-    progress, config = results[0], results[1]
-    if describe:
-        execution = results[2]
-    talk_seconds = 0.0
-    if progress.outcome_counts.get(Outcome.COMPLETED.value):  # only answered calls have talk time
-        talk_seconds = sum(c.talk_seconds for c in await all_contacts(handle, campaign_id, progress))
-    return Snapshot(campaign_id, client, handle, api_status(progress, execution), progress, config,
-                    talk_seconds=talk_seconds)
+def snapshot_of(row: Row) -> Snapshot:
+    config = CampaignConfig.model_validate(row.config)
+    if row.progress:
+        progress = CampaignProgress.model_validate(row.progress)
+    else:  # started a moment ago: its workflow has not flushed its first figures yet
+        progress = CampaignProgress(
+            campaign_id=row.campaign_id, name=row.name, status=CampaignStatus(row.status),
+            total_contacts=row.total_contacts, expected_contacts=row.total_contacts,
+            duplicates_merged=row.duplicates_merged,
+            by_state={ContactState.PENDING.value: row.total_contacts} if row.total_contacts else {},
+            by_disposition={}, outcome_counts={}, calls_placed=0, live_calls=0, redials_made=0, pending_redials=0,
+            next_redial_at=None, percentage=0.0, estimated_completion=None, started_at=None, finished_at=None, run=1,
+        )
+    return Snapshot(row.campaign_id, row.status, progress, config, talk_seconds=row.talk_seconds)
+
+
+async def campaign_row(db: AsyncEngine, tenant_id: str, campaign_id: str) -> Row:
+    row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
+    if row is None:
+        raise not_found(campaign_id)
+    return row
+
+
+async def snapshot(db: AsyncEngine, client: Client, tenant_id: str, campaign_id: str) -> Snapshot:
+    snap = snapshot_of(await campaign_row(db, tenant_id, campaign_id))
+    if snap.status not in FINAL_STATUSES:
+        snap.status = await _check_workflow_ended(db, client, tenant_id, snap)
+    return snap
+
+
+async def _check_workflow_ended(db: AsyncEngine, client: Client, tenant_id: str, snap: Snapshot) -> str:
+    """A campaign the store has as open whose workflow ended without saying so (terminated by
+    an operator, failed, timed out) is failed: asked of Temporal on a single campaign's read,
+    recorded in the store once found. Temporal unreachable or the workflow gone: the store's
+    status stands."""
+    handle = client.get_workflow_handle(campaign_workflow_id(tenant_id, snap.campaign_id))
+    try:
+        execution = (await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)).status
+    except RPCError:
+        return snap.status
+    status = campaign_status(CampaignStatus(snap.status), execution).value
+    if status != snap.status:
+        await repo.set_status(db, tenant_id, snap.campaign_id, status)
+    return status
 
 
 def parse_campaign_status(status: str | None) -> CampaignStatus | None:
@@ -168,42 +179,6 @@ def _status_out(snap: Snapshot) -> CampaignStatusOut:
     )
 
 
-async def tenant_campaigns(client: Client, settings: Settings, tenant_id: str) -> dict[str, WorkflowExecutionStatus]:
-    """The tenant's campaigns on this engine's task queue: campaign id -> status of its latest run.
-
-    A campaign that continued as new is listed once per run: the latest run wins.
-    """
-    tenant = tenant_id.replace("\\", "\\\\").replace("'", "\\'")
-    task_queue = settings.temporal_task_queue.replace("\\", "\\\\").replace("'", "\\'")
-    visibility = (f"TenantId = '{tenant}' AND WorkflowType = 'CampaignWorkflow' "
-                  f"AND TaskQueue = '{task_queue}'")
-    latest: dict[str, tuple[datetime, WorkflowExecutionStatus | None]] = {}
-    prefix = f"campaign/{tenant_id}/"
-    async for wf in client.list_workflows(visibility, rpc_timeout=QUERY_TIMEOUT):
-        if not wf.id.startswith(prefix):
-            continue
-        seen = latest.get(wf.id)
-        if seen is None or wf.start_time >= seen[0]:
-            latest[wf.id] = (wf.start_time, wf.status)
-    return {wf_id[len(prefix):]: status for wf_id, (_, status) in latest.items()}
-
-
-async def _calls_today(snap: Snapshot, today: datetime, sem: asyncio.Semaphore) -> int:
-    """Calls placed since `today` (00:00 UTC): exact without reading attempts unless the
-    campaign was already calling before midnight and still is (or ended today)."""
-    p = snap.progress
-    if p.started_at is None or p.calls_placed == 0:
-        return 0
-    if p.started_at >= today:
-        return p.calls_placed
-    if p.finished_at is not None and p.finished_at < today:
-        return 0
-    contacts = await all_contacts(snap.handle, snap.campaign_id, p)
-    statuses = await _contact_statuses(snap.client, snap.handle, [c for c in contacts if c.attempts or
-                                                     c.state == ContactState.DIALING], sem)
-    return sum(1 for s in statuses.values() for a in s.attempts if a.placed_at and a.placed_at >= today)
-
-
 def _summary(snaps: list[Snapshot], calls_today: int) -> StatusesSummary:
     answered = sum(s.progress.outcome_counts.get(Outcome.COMPLETED.value, 0) for s in snaps)
     ended = sum(_ended_calls(s.progress) for s in snaps)
@@ -223,34 +198,22 @@ def _summary(snaps: list[Snapshot], calls_today: int) -> StatusesSummary:
     responses={400: {"description": "BAD_REQUEST (unknown status)"}, 404: {"description": "NOT_FOUND (campaign_id)"}},
 )
 async def get_campaign_statuses(
-    tenant: TenantDep, client: ClientDep, settings: SettingsDep,
+    tenant: TenantDep, db: DbDep, client: ClientDep,
     campaign_id: Annotated[str | None, Query(description="Only this campaign")] = None,
     status: Annotated[str | None, Query(
         description="in_progress, paused, completed, failed, canceled or draft")] = None,
 ) -> CampaignStatusesOut:
     wanted = parse_campaign_status(status)
     if campaign_id:
-        snaps = [await snapshot(client, campaign_handle(client, tenant.id, campaign_id), campaign_id)]
+        snaps = [await snapshot(db, client, tenant.id, campaign_id)]
+        if wanted is not None:
+            snaps = [s for s in snaps if s.status == wanted.value]
     else:
-        listed = await tenant_campaigns(client, settings, tenant.id)
-        sem = asyncio.Semaphore(CAMPAIGN_QUERY_CONCURRENCY)
-
-        async def one(cid: str, execution: WorkflowExecutionStatus | None) -> Snapshot | None:
-            async with sem:
-                try:
-                    return await snapshot(client, campaign_handle(client, tenant.id, cid), cid, execution,
-                                          describe=False)
-                except ApiError as err:  # gone since it was listed, or its worker does not answer
-                    log.warning("campaign %s left out of the statuses: %s", cid, err.message)
-                    return None
-
-        snaps = [s for s in await asyncio.gather(*(one(c, e) for c, e in listed.items())) if s is not None]
+        snaps = [snapshot_of(row) for row in await repo.list_campaigns(db, tenant.id, wanted)]
         snaps.sort(key=lambda s: s.config.created_at, reverse=True)
-    if wanted is not None:
-        snaps = [s for s in snaps if s.status == wanted.value]
     today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
-    sem = asyncio.Semaphore(CONTACT_QUERY_CONCURRENCY)
-    calls_today = sum(await asyncio.gather(*(_calls_today(s, today, sem) for s in snaps)))
+    # Calls placed since midnight (UTC) over the campaigns listed: one count of attempt rows.
+    calls_today = await repo.calls_since(db, tenant.id, today, [s.campaign_id for s in snaps]) if snaps else 0
     return CampaignStatusesOut(campaigns=[_status_out(s) for s in snaps], summary=_summary(snaps, calls_today))
 
 
@@ -259,8 +222,8 @@ async def get_campaign_statuses(
     summary="Outcome breakdown of one campaign",
     responses={404: {"description": "NOT_FOUND"}},
 )
-async def get_campaign_stats(campaign_id: str, tenant: TenantDep, client: ClientDep) -> CampaignStatsOut:
-    snap = await snapshot(client, campaign_handle(client, tenant.id, campaign_id), campaign_id)
+async def get_campaign_stats(campaign_id: str, tenant: TenantDep, db: DbDep, client: ClientDep) -> CampaignStatsOut:
+    snap = await snapshot(db, client, tenant.id, campaign_id)
     p, counts = snap.progress, snap.progress.outcome_counts
     final = sum(v for k, v in p.by_state.items() if ContactState(k).is_final)
     busy, no_answer = counts.get(Outcome.BUSY.value, 0), counts.get(Outcome.NO_ANSWER.value, 0)
@@ -279,43 +242,27 @@ async def get_campaign_stats(campaign_id: str, tenant: TenantDep, client: Client
 # --- the export ----------------------------------------------------------------------------------
 
 
-CSV_COLUMNS = ["campaign_id", "contact_index", "phone_number", "contact_state", "disposition", "attempt",
-               "attempt_time", "ended_at", "outcome", "duration_seconds", "call_id", "hangup_cause", "reason"]
-
-
-async def _contact_statuses(client: Client, handle: WorkflowHandle, contacts: list[ContactSummary],
-                            sem: asyncio.Semaphore) -> dict[int, ContactStatus]:
-    """The `status` of each contact's workflow (its attempts), for the contacts given."""
-
-    async def one(c: ContactSummary) -> tuple[int, ContactStatus | None]:
-        async with sem:
-            child = client.get_workflow_handle(contact_workflow_id(handle.id, c.key))
-            try:
-                return c.key, await child.query(ContactCallWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND:  # never started (canceled or removed before)
-                    return c.key, None
-                raise
-
-    results = await asyncio.gather(*(one(c) for c in contacts))
-    return {key: status for key, status in results if status is not None}
+CSV_COLUMNS = ["campaign_id", "contact_index", "phone_number", "name", "email", "custom_data", "contact_state",
+               "disposition", "attempt", "attempt_time", "ended_at", "outcome", "duration_seconds", "call_id",
+               "provider", "from_number", "hangup_cause", "recording_url", "reason", "reference_id"]
 
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-def _csv_rows(campaign_id: str, contact: ContactSummary, status: ContactStatus | None) -> list[list]:
-    base = [campaign_id, contact.key, contact.phone, contact.state.value,
-            contact.disposition.value if contact.disposition else ""]
-    attempts = status.attempts if status is not None else []
-    if not attempts:
-        return [base + ["", "", "", "", "", "", "", contact.reason or ""]]
+def _export_row(campaign_id: str, wf_id: str, r: Row) -> list:
+    """One attempt of one contact (a contact never called: its row with empty attempt columns)."""
+    called = r.attempt is not None
     return [
-        base + [a.attempt, _iso(a.placed_at), _iso(a.ended_at), a.outcome.value if a.outcome else "",
-                "" if a.duration_seconds is None else a.duration_seconds, a.call_id or "",
-                a.hangup_cause or "", a.reason or ""]
-        for a in attempts
+        campaign_id, r.key, r.phone, r.name or "", r.email or "",
+        json.dumps(r.custom_data, ensure_ascii=False, separators=(",", ":")) if r.custom_data else "",
+        r.state, r.disposition or "",
+        r.attempt if called else "", _iso(r.placed_at), _iso(r.ended_at), r.outcome or "",
+        "" if r.duration_seconds is None else r.duration_seconds, r.call_id or "", r.provider or "",
+        r.from_number or "", r.hangup_cause or "", r.recording_url or "",
+        (r.attempt_reason if called else r.reason) or "",
+        idempotency_key(contact_workflow_id(wf_id, r.key), r.attempt) if called else "",
     ]
 
 
@@ -325,39 +272,44 @@ def _csv_text(rows: list[list]) -> str:
     return buf.getvalue()
 
 
-async def _export_rows(client: Client, handle: WorkflowHandle, campaign_id: str) -> AsyncIterator[list[list]]:
-    """The export's rows, a page of contacts at a time (the header first)."""
-    yield [CSV_COLUMNS]
-    sem = asyncio.Semaphore(CONTACT_QUERY_CONCURRENCY)
-    offset: int | None = 0
-    while offset is not None:
-        page = await query(handle, campaign_id, CampaignWorkflow.contacts,
-                           ContactPageRequest(offset=offset, limit=EXPORT_PAGE))
-        called = [c for c in page.contacts if c.attempts or c.state == ContactState.DIALING]
-        statuses = await _contact_statuses(client, handle, called, sem)
-        yield [row for c in page.contacts for row in _csv_rows(campaign_id, c, statuses.get(c.key))]
-        offset = page.next_offset
+async def _export_csv(db: AsyncEngine, tenant_id: str, campaign_id: str) -> AsyncIterator[str]:
+    """The CSV streamed from a server-side cursor: memory stays flat at any size."""
+    wf_id = campaign_workflow_id(tenant_id, campaign_id)
+    yield _csv_text([CSV_COLUMNS])
+    chunk: list[list] = []
+    async for row in repo.export_rows(db, tenant_id, campaign_id):
+        chunk.append(_export_row(campaign_id, wf_id, row))
+        if len(chunk) >= EXPORT_CHUNK:
+            yield _csv_text(chunk)
+            chunk = []
+    if chunk:
+        yield _csv_text(chunk)
 
 
-async def _export_csv(client: Client, handle: WorkflowHandle, campaign_id: str) -> AsyncIterator[str]:
-    async for rows in _export_rows(client, handle, campaign_id):
-        yield _csv_text(rows)
-
-
-async def _export_xlsx(client: Client, handle: WorkflowHandle, campaign_id: str) -> bytes:
-    """The same rows as a workbook (numbers as numbers, empty cells empty). A workbook is a zip
-    written at the end, so it cannot stream: the rows go to openpyxl's write-only sheet, which
-    keeps them compact, and the file is built off the event loop."""
+async def _export_xlsx(db: AsyncEngine, tenant_id: str, campaign_id: str) -> bytes:
+    """The same rows as a workbook, plus one column per custom_data key (numbers as numbers,
+    empty cells empty). A workbook is a zip written at the end, so it cannot stream: the rows
+    go to openpyxl's write-only sheet, which keeps them compact, and the file is built off the
+    event loop."""
     from openpyxl import Workbook
 
+    wf_id = campaign_workflow_id(tenant_id, campaign_id)
+    keys = await repo.custom_data_keys(db, tenant_id, campaign_id)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("attempts")
-    async for rows in _export_rows(client, handle, campaign_id):
-        for row in rows:
-            sheet.append([None if value == "" else value for value in row])
+    sheet.append(CSV_COLUMNS + [f"custom_data.{k}" for k in keys])
+    async for row in repo.export_rows(db, tenant_id, campaign_id):
+        extra: list[Any] = [_cell((row.custom_data or {}).get(k)) for k in keys]
+        sheet.append([None if value == "" else value for value in _export_row(campaign_id, wf_id, row)] + extra)
     out = io.BytesIO()
     await asyncio.to_thread(book.save, out)
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -373,7 +325,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
                400: {"description": "BAD_REQUEST (format)"}, 404: {"description": "NOT_FOUND"}},
 )
 async def download_campaign_stats(
-    tenant: TenantDep, client: ClientDep,
+    tenant: TenantDep, db: DbDep,
     campaign_id: Annotated[str, Query()],
     format: Annotated[str, Query(description="csv or xlsx")] = "csv",
 ) -> Response:
@@ -381,15 +333,14 @@ async def download_campaign_stats(
     if fmt not in ("csv", "xlsx"):
         raise ApiError(400, "BAD_REQUEST", f"unknown format '{format}'; use format=csv or format=xlsx",
                        [{"field": "format", "message": "csv or xlsx"}])
-    handle = campaign_handle(client, tenant.id, campaign_id)
-    await query(handle, campaign_id, CampaignWorkflow.config)  # 404 before the stream starts
+    await campaign_row(db, tenant.id, campaign_id)  # 404 before the stream starts
     if fmt == "xlsx":
         return Response(
-            await _export_xlsx(client, handle, campaign_id), media_type=XLSX_MEDIA_TYPE,
+            await _export_xlsx(db, tenant.id, campaign_id), media_type=XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{campaign_id}.xlsx"'},
         )
     return StreamingResponse(
-        _export_csv(client, handle, campaign_id), media_type="text/csv; charset=utf-8",
+        _export_csv(db, tenant.id, campaign_id), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
     )
 
@@ -402,15 +353,12 @@ async def download_campaign_stats(
     summary="The campaign: configuration, status, counts by contact state and outcome, progress, ETA",
     responses={404: {"description": "NOT_FOUND"}},
 )
-async def get_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -> CampaignOutFull:
-    handle = campaign_handle(client, tenant.id, campaign_id)
-    progress, config, execution = await asyncio.gather(
-        query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config),
-        execution_status(handle, campaign_id))
-    p = progress
+async def get_campaign(campaign_id: str, tenant: TenantDep, db: DbDep, client: ClientDep) -> CampaignOutFull:
+    snap = await snapshot(db, client, tenant.id, campaign_id)
+    p, config = snap.progress, snap.config
     return CampaignOutFull(
         campaign_id=campaign_id, object_id=config.object_id, campaign_name=config.name,
-        status=api_status(p, execution), agent_id=config.agent_id, created_at=config.created_at,
+        status=snap.status, agent_id=config.agent_id, created_at=config.created_at,
         started_at=p.started_at, finished_at=p.finished_at, total_contacts=p.total_contacts,
         expected_contacts=p.expected_contacts, duplicates_merged=p.duplicates_merged, by_state=p.by_state,
         by_disposition=p.by_disposition, outcome_counts=p.outcome_counts, calls_placed=p.calls_placed,
@@ -420,18 +368,19 @@ async def get_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep) -
     )
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+def _encode_cursor(last_key: int) -> str:
+    return base64.urlsafe_b64encode(f"k:{last_key}".encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> int:
+    """The last contact key of the previous page (keyset paging: no offset to skip)."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        offset = int(value)
-        if kind != "o" or offset < 0:
+        last_key = int(value)
+        if kind != "k" or last_key < 0:
             raise ValueError
-        return offset
+        return last_key
     except ValueError:
         raise ApiError(400, "BAD_REQUEST", "invalid cursor: pass back the next_cursor of the previous page",
                        [{"field": "cursor", "message": "invalid"}]) from None
@@ -463,13 +412,13 @@ _NEXT_ACTION = {
 }
 
 
-def _contact_out(c: ContactSummary) -> ContactOut:
+def _contact_out(r: Row) -> ContactOut:
+    state = ContactState(r.state)
     return ContactOut(
-        index=c.key, phone_number=c.phone, state=c.state.value, attempts=c.attempts,
-        disposition=c.disposition.value if c.disposition else None,
-        last_outcome=c.last_outcome.value if c.last_outcome else None,
-        next_action=_NEXT_ACTION.get(c.state), next_action_at=None if c.state.is_final else c.next_call_at,
-        talk_seconds=c.talk_seconds, reason=c.reason,
+        index=r.key, phone_number=r.phone, state=state.value, attempts=r.attempts,
+        disposition=r.disposition, last_outcome=r.last_outcome,
+        next_action=_NEXT_ACTION.get(state), next_action_at=None if state.is_final else r.next_call_at,
+        talk_seconds=r.talk_seconds, reason=r.reason,
     )
 
 
@@ -479,7 +428,7 @@ def _contact_out(c: ContactSummary) -> ContactOut:
     responses={400: {"description": "BAD_REQUEST (status or cursor)"}, 404: {"description": "NOT_FOUND"}},
 )
 async def list_contacts(
-    campaign_id: str, tenant: TenantDep, client: ClientDep,
+    campaign_id: str, tenant: TenantDep, db: DbDep,
     status: Annotated[str | None, Query(description="A contact state (pending, scheduled, queued, dialing, "
                                         "redial_wait, done, removed, canceled) or a final outcome "
                                         "(completed, no-answer, busy, failed, voicemail)")] = None,
@@ -487,11 +436,14 @@ async def list_contacts(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> ContactPageOut:
     state, disposition = _contact_filter(status)
-    offset = _decode_cursor(cursor) if cursor else 0
-    handle = campaign_handle(client, tenant.id, campaign_id)
-    page = await query(handle, campaign_id, CampaignWorkflow.contacts,
-                       ContactPageRequest(state=state, disposition=disposition, offset=offset, limit=limit))
+    after = _decode_cursor(cursor) if cursor else -1
+    await campaign_row(db, tenant.id, campaign_id)
+    rows, total = await repo.contacts_page(
+        db, tenant.id, campaign_id, state=state.value if state else None,
+        disposition=disposition.value if disposition else None, after_key=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
     return ContactPageOut(
-        campaign_id=campaign_id, contacts=[_contact_out(c) for c in page.contacts], total=page.total,
-        next_cursor=_encode_cursor(page.next_offset) if page.next_offset is not None else None,
+        campaign_id=campaign_id, contacts=[_contact_out(r) for r in rows], total=total,
+        next_cursor=_encode_cursor(rows[-1].key) if more and rows else None,
     )

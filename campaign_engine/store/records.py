@@ -6,7 +6,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from campaign_engine.models import AttemptRecord, CampaignProgress, CampaignStatus, Contact, ContactSummary
+from campaign_engine.models import (
+    AttemptRecord,
+    CampaignConfig,
+    CampaignProgress,
+    CampaignStatus,
+    Contact,
+    ContactSummary,
+)
 
 
 class PlacedAttempt(BaseModel):
@@ -37,6 +44,7 @@ class CampaignChanges(BaseModel):
     status: CampaignStatus
     progress: CampaignProgress  # without its `contacts` list
     talk_seconds: float = 0.0
+    config: CampaignConfig | None = None  # set when it changed (a redial update)
     # Contacts appended after the start (the upload's own rows were written by the API).
     new_contacts: list[Contact] = Field(default_factory=list)
     contacts: list[ContactSummary] = Field(default_factory=list)

@@ -97,6 +97,12 @@ async def mark_launched(db: AsyncEngine, tenant_id: str, campaign_id: str) -> No
                            .values(launched_at=_now()))
 
 
+async def set_status(db: AsyncEngine, tenant_id: str, campaign_id: str, status: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(update(campaigns).where(_campaign(tenant_id, campaign_id)).values(
+            status=status, updated_at=_now()))
+
+
 def _campaign(tenant_id: str, campaign_id: str):
     return and_(campaigns.c.tenant_id == tenant_id, campaigns.c.campaign_id == campaign_id)
 
@@ -118,11 +124,15 @@ async def list_campaigns(db: AsyncEngine, tenant_id: str, status: CampaignStatus
         return list((await conn.execute(query.order_by(campaigns.c.created_at, campaigns.c.campaign_id))).all())
 
 
-async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime) -> int:
+async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime,
+                      campaign_ids: Sequence[str] | None = None) -> int:
+    """Calls placed since `since`, over the tenant's campaigns (or those given)."""
+    query = select(func.count()).select_from(attempts).where(
+        attempts.c.tenant_id == tenant_id, attempts.c.placed_at >= since)
+    if campaign_ids is not None:
+        query = query.where(attempts.c.campaign_id.in_(list(campaign_ids)))
     async with db.connect() as conn:
-        result = await conn.execute(select(func.count()).select_from(attempts).where(
-            attempts.c.tenant_id == tenant_id, attempts.c.placed_at >= since))
-        return int(result.scalar_one())
+        return int((await conn.execute(query)).scalar_one())
 
 
 # --- what the workflows and activities write ------------------------------------------------
@@ -179,6 +189,9 @@ async def record_campaign_changes(db: AsyncEngine, changes: CampaignChanges) -> 
                 "n": c.next_call_at, "r": c.reason, "t": c.talk_seconds,
             } for c in changes.contacts])
         progress = changes.progress
+        if changes.config is not None:
+            await conn.execute(update(campaigns).where(_campaign(tenant, cid)).values(
+                config=changes.config.model_dump(mode="json")))
         await conn.execute(update(campaigns).where(_campaign(tenant, cid)).values(
             status=changes.status.value, progress=progress.model_dump(mode="json", exclude={"contacts"}),
             talk_seconds=changes.talk_seconds, total_contacts=progress.total_contacts,
@@ -223,6 +236,15 @@ async def export_rows(db: AsyncEngine, tenant_id: str, campaign_id: str) -> Asyn
         result = await conn.stream(query.execution_options(yield_per=1_000))
         async for row in result:
             yield row
+
+
+async def custom_data_keys(db: AsyncEngine, tenant_id: str, campaign_id: str) -> list[str]:
+    """Every key of the campaign's contacts' custom_data (the workbook's extra columns)."""
+    keys = func.jsonb_object_keys(contacts.c.custom_data).label("k")
+    async with db.connect() as conn:
+        result = await conn.execute(select(keys).where(
+            contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id).distinct().order_by("k"))
+        return [r.k for r in result]
 
 
 async def attempts_of(db: AsyncEngine, tenant_id: str, campaign_id: str) -> list[Row]:
