@@ -77,7 +77,7 @@ class Up:
 
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.api_port = free_port()
-        self.out = tmp_path / "up.out"
+        self.out = tmp_path / f"up-{uuid.uuid4().hex[:6]}.out"
         self.env = {**env, "API_PORT": str(self.api_port), "TEMPORAL_PORT": str(free_port()),
                     "TEMPORAL_UI_PORT": str(free_port()), "CAMPAIGN_DATA_DIR": str(tmp_path / ".data"),
                     "CAMPAIGN_API_KEYS": f"acme:{API_KEY}", "SIMULATED_CARRIER_DB": str(tmp_path / "carrier.sqlite3"),
@@ -116,32 +116,58 @@ def store_line(output: str) -> str:
     return lines[0]
 
 
-async def upload_and_read_back(api_port: int) -> None:
-    """The API writes to and reads from the store `up` gave it."""
+async def upload_and_read_back(api_port: int) -> str:
+    """The API writes to and reads from the store `up` gave it: the campaign's id."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30,
                                  headers={"x-api-key": API_KEY}) as http:
         resp = await http.post("/uploadCampaignDataAndRun", json=campaign_body(2, "store-up"))
         assert resp.status_code == 200, resp.text
         campaign_id = resp.json()["data"]["campaign"]["campaignId"]
+        await read_back(api_port, campaign_id)
+        return campaign_id
+
+
+async def read_back(api_port: int, campaign_id: str) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30,
+                                 headers={"x-api-key": API_KEY}) as http:
         read = await http.get(f"/campaigns/{campaign_id}")
         assert read.status_code == 200, read.text
+        assert campaign_id in read.text, read.text
 
 
 async def test_up_without_database_url_runs_an_embedded_store_and_stops_it(tmp_path):
-    up = Up(tmp_path, env_without_store())
     data_dir = (tmp_path / ".data" / "postgres").resolve()
-    try:
-        output = await asyncio.to_thread(up.wait_ready)
+    ups: list[Up] = []
+
+    async def start() -> Up:
+        ups.append(Up(tmp_path, env_without_store()))
+        output = await asyncio.to_thread(ups[-1].wait_ready)
         assert store_line(output) == f"  store          PostgreSQL (embedded) {data_dir}"
-        assert (data_dir / "PG_VERSION").is_file()
         assert servers_on(data_dir), "no embedded PostgreSQL runs on the data dir"
-        await upload_and_read_back(up.api_port)
+        return ups[-1]
+
+    try:
+        up = await start()
+        assert (data_dir / "PG_VERSION").is_file()
+        campaign_id = await upload_and_read_back(up.api_port)
         # Ctrl-C stops the embedded server with the rest.
         assert await asyncio.to_thread(up.interrupt) == 0, up.output()[-3000:]
         assert not (data_dir / "postmaster.pid").exists()
         assert not servers_on(data_dir)
-    finally:
+
+        # Started again on the same data dir: the records are there.
+        up = await start()
+        await read_back(up.api_port, campaign_id)
+        # Killed outright (no clean stop), and started again: still there, and Ctrl-C stops
+        # whichever server it runs on (a surviving one is reused).
         up.kill()
+        up = await start()
+        await read_back(up.api_port, campaign_id)
+        assert await asyncio.to_thread(up.interrupt) == 0, up.output()[-3000:]
+        assert not servers_on(data_dir)
+    finally:
+        for up in ups:
+            up.kill()
         for proc in servers_on(data_dir):  # a failed run must not leave its server behind
             proc.kill()
 
