@@ -76,7 +76,7 @@ ENGINE_QUEUE = "bench-engine"
 BASELINE_QUEUE = "bench-baseline"
 IDLE_QUEUE = "bench-idle"  # no worker polls it: uploads are measured alone
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PHASES = ("baseline", "engine", "upload", "utilization", "growth", "multi")
+PHASES = ("baseline", "engine", "upload", "utilization", "growth", "multi", "reads")
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -652,6 +652,7 @@ class Bench:
         self.append_path: str | None = None
         self.upload: dict[str, Any] = {}
         self.util: dict[str, Any] = {}
+        self.reads: dict[str, Any] = {}
         self._phone_base = 0
 
     @property
@@ -1038,6 +1039,11 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
                      f"{u['slot_turnaround_s']:.2f}s between calls (at 60 s calls: "
                      f"{100 * 60 / (60 + max(u['slot_turnaround_s'], 0)):.1f}%)")
 
+    if bench.reads:
+        from bench.reads import report_lines
+
+        lines.extend(report_lines(bench.reads))
+
     baselines = [r for r in bench.results if r.name.startswith("baseline")]
     engines = [r for r in bench.results if r.name.startswith("engine main")]
     # Side by side: each engine run against the baseline run just before it.
@@ -1086,6 +1092,16 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
         "upload_store_write_ms": rnd(bench.upload.get("store_write_ms")),
         "bare_start_p50_ms": rnd(bench.upload.get("bare_p50_ms")),
         "bare_start_p95_ms": rnd(bench.upload.get("bare_p95_ms")),
+        # p50 at the large tenant (10 campaigns of 10,000) over p50 at the small (1 of 1,000).
+        "reads_ratio_statuses": rnd(bench.reads.get("statuses_ratio")),
+        "reads_ratio_campaign": rnd(bench.reads.get("campaign_ratio")),
+        "reads_statuses_p50_ms": [rnd(bench.reads.get(f"statuses_{s}_p50_ms"), 1) for s in ("small", "large")]
+        if bench.reads else None,
+        "reads_campaign_p50_ms": [rnd(bench.reads.get(f"campaign_{s}_p50_ms"), 1) for s in ("small", "large")]
+        if bench.reads else None,
+        "reads_sizes": [bench.reads.get("small"), bench.reads.get("large")] if bench.reads else None,
+        "export_rows": bench.reads["export"]["rows"] if bench.reads else None,
+        "export_rows_per_s": rnd(bench.reads["export"]["rows_per_s"], 0) if bench.reads else None,
         "utilization": rnd(bench.util.get("utilization")),
         "slot_turnaround_s": rnd(bench.util.get("slot_turnaround_s")),
         "max_history_events": max((r.hist.max_events for r in engine_all if r.hist), default=None),
@@ -1177,6 +1193,12 @@ async def run(args: argparse.Namespace) -> int:
                 await bench.engine(args.multi_n, f"scale x1 r{rep + 1}", workers=1)
                 await bench.engine(args.multi_n, f"scale x{args.multi} r{rep + 1}", workers=args.multi)
             await bench.engine(args.multi_n, f"multi x{args.multi}", workers=args.multi, kill_one_at=0.3)
+        if "reads" not in skip:  # last: its seeded rows would make the store larger for the phases above
+            from bench import reads
+
+            env = stack.engine_env(IDLE_QUEUE, stack.tmp / "carrier-idle.sqlite3", CAMPAIGN_API_KEYS=reads.api_keys())
+            bench.reads = await reads.measure(stack, args.reads_small, args.reads_large, args.export_rows,
+                                              args.reads_requests, args.export_repeats, env)
     except BaseException as err:  # noqa: BLE001 - report what was measured, then fail
         import traceback
 
@@ -1195,7 +1217,8 @@ async def run(args: argparse.Namespace) -> int:
         status = 1
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"summary": out, "phases": [phase_dict(r) for r in bench.results],
-                                                   "upload": bench.upload, "utilization": bench.util}, indent=2,
+                                                   "upload": bench.upload, "utilization": bench.util,
+                                                   "reads": bench.reads}, indent=2,
                                                   default=str))
     print(json.dumps(out), flush=True)
     return status
@@ -1213,6 +1236,10 @@ def check_targets(out: dict) -> list[str]:
         failed.append(f"throughput_ratio {out['throughput_ratio']} < 1.0")
     if out["upload_ratio"] is not None and out["upload_ratio"] > 1.5:
         failed.append(f"upload_ratio {out['upload_ratio']} > 1.5 (upload p50 over bare start + phone validation)")
+    for endpoint in ("statuses", "campaign"):
+        ratio = out[f"reads_ratio_{endpoint}"]
+        if ratio is not None and ratio >= 2.0:
+            failed.append(f"reads_ratio_{endpoint} {ratio} >= 2 (p50 at {out['reads_sizes'][1]} / at {out['reads_sizes'][0]})")
     if out["utilization"] is not None and out["utilization"] < 0.95:
         failed.append(f"utilization {out['utilization']} < 0.95")
     if out["max_history_events"] is not None and out["max_history_events"] > 10_000:
@@ -1280,6 +1307,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--multi-n", type=int, help="contacts of that run (default --n)")
     p.add_argument("--skip", type=lambda s: [x for x in s.split(",") if x], default=[],
                    help=f"phases to skip, comma separated: {','.join(PHASES)}")
+    size = lambda s: tuple(int(x) for x in s.lower().split("x", 1))  # noqa: E731 - "10x10000"
+    p.add_argument("--reads-small", type=size, default=(1, 1000), metavar="CxN",
+                   help="reads: the small tenant's C campaigns of N contacts (default 1x1000)")
+    p.add_argument("--reads-large", type=size, metavar="CxN",
+                   help="reads: the large tenant's (default 10x10000; quick 10x2000)")
+    p.add_argument("--export-rows", type=int, help="reads: attempt rows of the exported campaign "
+                   "(default 100000; quick 20000)")
+    p.add_argument("--reads-requests", type=int, help="reads: measured requests of each kind (default 100; quick 20)")
+    p.add_argument("--export-repeats", type=int, help="reads: exports measured (default 3; quick 1)")
     p.add_argument("--in-memory", action="store_true", help="dev server without a database file")
     p.add_argument("--server-config", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --dynamic-config-value for the dev server")
@@ -1296,7 +1332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--py-spy", default=str(venv_py_spy) if venv_py_spy.exists() else shutil.which("py-spy") or "py-spy")
     p.add_argument("--json-out", help="also write every measurement to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
-    p.add_argument("--check", action="store_true", help="exit 1 when a target of issue 6 is missed")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target (issues 6 and 12) is missed")
     p.add_argument("--role", choices=["bench", "baseline-worker"], default="bench", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     q = a.quick
@@ -1311,6 +1347,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # also gives the slot turnaround, from which any other length follows.
     a.util_l = a.util_l or (1.0 if q else 10.0)
     a.util_n = a.util_n or (20 if q else 200)
+    a.reads_large = a.reads_large or ((10, 2000) if q else (10, 10_000))
+    a.export_rows = a.export_rows or (20_000 if q else 100_000)
+    a.reads_requests = a.reads_requests or (20 if q else 100)
+    a.export_repeats = a.export_repeats or (1 if q else 3)
     a.multi = (0 if q else 2) if a.multi is None else a.multi
     a.multi_n = a.multi_n or a.n
     a.worker_env = dict(kv.split("=", 1) for kv in a.worker_env)
