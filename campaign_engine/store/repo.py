@@ -37,10 +37,6 @@ def contact_row(tenant_id: str, campaign_id: str, contact: Contact, state: Conta
     }
 
 
-def _waiting_state(contact: Contact, now: datetime) -> ContactState:
-    return ContactState.SCHEDULED if contact.scheduled_at and contact.scheduled_at > now else ContactState.PENDING
-
-
 # --- campaigns ------------------------------------------------------------------------------
 
 
@@ -69,26 +65,15 @@ async def create_campaign(
                 else (campaigns.c.campaign_id == config.campaign_id),
             ))
             return existing.one()
-        await _insert_contacts(conn, config.tenant_id, config.campaign_id, rows, now)
+        await _insert_contacts(conn, config.tenant_id, config.campaign_id, rows)
     return None
 
 
-async def _insert_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact], now: datetime) -> None:
+async def _insert_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
     for start in range(0, len(rows), INSERT_PAGE):
-        page = [contact_row(tenant_id, campaign_id, c, _waiting_state(c, now)) for c in rows[start:start + INSERT_PAGE]]
+        # Pending until the campaign starts the contact's workflow, as its progress counts it.
+        page = [contact_row(tenant_id, campaign_id, c, ContactState.PENDING) for c in rows[start:start + INSERT_PAGE]]
         await conn.execute(insert(contacts).on_conflict_do_nothing(), page)
-
-
-async def add_contacts(db: AsyncEngine, tenant_id: str, campaign_id: str, rows: Sequence[Contact], *,
-                       received: int, duplicates: int) -> None:
-    """Rows appended to a campaign the workflow has not started yet (a draft's upload)."""
-    async with db.begin() as conn:
-        await _insert_contacts(conn, tenant_id, campaign_id, rows, _now())
-        await conn.execute(update(campaigns).where(_campaign(tenant_id, campaign_id)).values(
-            total_contacts=campaigns.c.total_contacts + len(rows),
-            received_contacts=campaigns.c.received_contacts + received,
-            duplicates_merged=campaigns.c.duplicates_merged + duplicates,
-        ))
 
 
 async def mark_launched(db: AsyncEngine, tenant_id: str, campaign_id: str) -> None:
@@ -156,7 +141,7 @@ async def record_campaign_changes(db: AsyncEngine, changes: CampaignChanges) -> 
     now = _now()
     async with db.begin() as conn:
         if changes.new_contacts:
-            await _insert_contacts(conn, tenant, cid, changes.new_contacts, now)
+            await _insert_contacts(conn, tenant, cid, changes.new_contacts)
         for start in range(0, len(changes.attempts), INSERT_PAGE):
             page = [{
                 "idempotency_key": a.idempotency_key, "tenant_id": tenant, "campaign_id": cid,
@@ -245,10 +230,3 @@ async def custom_data_keys(db: AsyncEngine, tenant_id: str, campaign_id: str) ->
         result = await conn.execute(select(keys).where(
             contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id).distinct().order_by("k"))
         return [r.k for r in result]
-
-
-async def attempts_of(db: AsyncEngine, tenant_id: str, campaign_id: str) -> list[Row]:
-    async with db.connect() as conn:
-        return list((await conn.execute(select(attempts).where(
-            attempts.c.tenant_id == tenant_id, attempts.c.campaign_id == campaign_id,
-        ).order_by(attempts.c.contact_key, attempts.c.attempt))).all())
