@@ -8,6 +8,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -102,3 +103,20 @@ attempts = Table(
 )
 Index("ix_attempts_contact", attempts.c.tenant_id, attempts.c.campaign_id, attempts.c.contact_key, attempts.c.attempt)
 Index("ix_attempts_tenant_placed", attempts.c.tenant_id, attempts.c.placed_at)
+
+# API rate limits (api.rate_limit): one counter per API key (its SHA-256, never the key), route
+# class and fixed window, shared by every API process. Counted with one upsert per request;
+# windows that have ended are deleted now and then.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("route_class", String(32), nullable=False),
+    # The window's length is part of the key: a limit changed from per-minute to per-hour while
+    # processes with both settings run never adds one window's count to the other's.
+    Column("window_seconds", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("n", Integer, nullable=False),
+    PrimaryKeyConstraint("key_hash", "route_class", "window_seconds", "window_start"),
+)
+Index("ix_rate_limit_windows_start", rate_limit_windows.c.window_start)
