@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     # (uvicorn's timeouts cover idle connections, not a body that trickles in).
     body_read_timeout_seconds: float = Field(120.0, gt=0, validation_alias="BODY_READ_TIMEOUT_SECONDS")
 
+    # Requests per API key and route class (api.rate_limit), counted in the store so every API
+    # process shares them: "N/second|minute|hour|day", also "N/5 minutes" or "N per hour".
+    # Uploads: the upload bodies and the preflight; control: start, pause, resume, cancel,
+    # append, remove a contact, update the redial configuration; reads: every GET of a
+    # campaign, its contacts, statuses, stats and exports. Callbacks and health are exempt.
+    rate_limit_enabled: bool = Field(True, validation_alias="RATE_LIMIT_ENABLED")
+    rate_limit_uploads: str = Field("60/minute", validation_alias="RATE_LIMIT_UPLOADS")
+    rate_limit_control: str = Field("300/minute", validation_alias="RATE_LIMIT_CONTROL")
+    rate_limit_reads: str = Field("600/minute", validation_alias="RATE_LIMIT_READS")
+
     # --- The store (PostgreSQL): campaigns, contacts and every call attempt -----------------
     # Empty: `campaign-engine up` starts an embedded PostgreSQL in $CAMPAIGN_DATA_DIR/postgres.
     database_url: SecretStr = Field(SecretStr(""), validation_alias="DATABASE_URL")
@@ -129,6 +139,14 @@ class Settings(BaseSettings):
         from activities.providers.simulated import parse_seconds_range
 
         parse_seconds_range(value)
+        return value
+
+    @field_validator("rate_limit_uploads", "rate_limit_control", "rate_limit_reads")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from campaign_engine.rate_limits import parse_rate
+
+        parse_rate(value)
         return value
 
     @field_validator("telephony_provider")
