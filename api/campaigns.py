@@ -306,11 +306,12 @@ async def start_campaign_workflow(
             SearchAttributePair(sa.TENANT_ID, config.tenant_id),
         ]),
         memo={"fingerprint": fingerprint or "", "objectId": config.object_id},
-        static_summary=f"Campaign {config.name}: {len(contacts)} contacts, agent {config.agent_id}",
+        # What never changes; the contact count and the redial configuration change (appends,
+        # PUT /updateCampaignData) and are in the workflow's current details (_publish).
+        static_summary=f"Campaign {config.name}, agent {config.agent_id}",
         static_details=(
             f"**{config.name}** ({config.campaign_id})\n\n"
-            f"- contacts: {len(contacts)}\n- agent: {config.agent_id}\n- provider: {config.provider}\n"
-            f"- redial: {'up to ' + str(config.redial.max_attempts) + ' calls' if config.redial.enabled else 'off'}"
+            f"- agent: {config.agent_id}\n- provider: {config.provider}"
         ),
     )
     await deliver_batches(handle, chunks[1:])

@@ -51,6 +51,19 @@ class ContactState(StrEnum):
         return self in (ContactState.DONE, ContactState.REMOVED, ContactState.CANCELED)
 
 
+def reported_disposition(state: ContactState | str, disposition: Outcome | str | None) -> str | None:
+    """A contact's disposition as every view reports it (by_disposition, the export, the
+    contacts pages): a contact stopped before it was done (removed, canceled) reads its state,
+    whatever its last call's outcome was (that stays in its attempts and `last_outcome`); a
+    contact done reads its outcome; one not final has none yet."""
+    state = ContactState(state)
+    if state in (ContactState.REMOVED, ContactState.CANCELED):
+        return state.value
+    if state == ContactState.DONE and disposition is not None:
+        return Outcome(disposition).value
+    return None
+
+
 class CampaignStatus(StrEnum):
     """Values of the CampaignStatus search attribute and the API's campaign status."""
 

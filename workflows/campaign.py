@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         EndedContact,
         Outcome,
         RedialUpdate,
+        reported_disposition,
     )
     from campaign_engine.policy.eta import campaign_eta
 
@@ -167,6 +168,23 @@ class CampaignWorkflow(StoreRecorder):
 
     @workflow.run
     async def run(self, input: CampaignInput) -> CampaignSummary:
+        """The campaign, shielded from a workflow cancellation (the Temporal UI's "Request
+        Cancellation", `temporal workflow cancel`): the SDK cancels this task only, so the
+        campaign runs in a task of its own that the cancellation never reaches. A request
+        cancels the campaign as the `cancel` update does (no further calls, contacts not
+        reached end canceled, live calls finish), and the workflow then ends as a canceled
+        campaign with its summary and final flush to the store, like any other."""
+        campaign = asyncio.create_task(self._run_campaign(input))
+        while True:
+            try:
+                return await asyncio.shield(campaign)
+            except asyncio.CancelledError:
+                if campaign.done():
+                    return campaign.result()
+                workflow.logger.info("workflow cancellation requested: canceling the campaign")
+                self._cancel_campaign()
+
+    async def _run_campaign(self, input: CampaignInput) -> CampaignSummary:
         st = self._state
         if st.started_at is None and st.status != CampaignStatus.DRAFT:
             st.started_at = workflow.now()
@@ -357,20 +375,27 @@ class CampaignWorkflow(StoreRecorder):
     @workflow.update
     async def cancel(self) -> ControlResult:
         """No further calls; live calls finish; idempotent."""
-        st = self._state
-        if st.status in (CampaignStatus.COMPLETED,):
+        if self._state.status in (CampaignStatus.COMPLETED,):
             return self._control_result("campaign already completed")
-        if st.status != CampaignStatus.CANCELED:
-            st.status = CampaignStatus.CANCELED
-            for contact in self._to_start:
-                self._end_contact(contact.key, ContactState.CANCELED, "campaign canceled")
-            self._to_start.clear()
-            for summary in st.contacts:
-                if not summary.state.is_final and summary.state != ContactState.PENDING:
-                    st.stops_to_send.append(summary.key)
-            st.dial_queue.clear()
-            self._publish()
+        self._cancel_campaign()
         return await self._answer_when_recorded(self._control_result())
+
+    def _cancel_campaign(self) -> None:
+        """What a cancel does, from the `cancel` update or a workflow cancellation: contacts
+        not started end canceled, started ones get a stop (a live call finishes first), the
+        queue empties. Nothing for a campaign already canceled or finished."""
+        st = self._state
+        if st.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED):
+            return
+        st.status = CampaignStatus.CANCELED
+        for contact in self._to_start:
+            self._end_contact(contact.key, ContactState.CANCELED, "campaign canceled")
+        self._to_start.clear()
+        for summary in st.contacts:
+            if not summary.state.is_final and summary.state != ContactState.PENDING:
+                st.stops_to_send.append(summary.key)
+        st.dial_queue.clear()
+        self._publish()
 
     @workflow.update
     async def update_redial(self, update: RedialUpdate) -> CampaignConfig:
@@ -382,6 +407,7 @@ class CampaignWorkflow(StoreRecorder):
             if not summary.state.is_final and summary.state != ContactState.PENDING:
                 st.policy_to_send.append(summary.key)
         self._config_changed = True
+        self._publish()
         return await self._answer_when_recorded(self._config)
 
     @update_redial.validator
@@ -407,6 +433,7 @@ class CampaignWorkflow(StoreRecorder):
             total_contacts=len(st.contacts),
         )
         st.append_results[batch.chunk_id] = [result.added, result.duplicates]
+        self._publish()
         return await self._answer_when_recorded(result)
 
     @workflow.query
@@ -852,10 +879,8 @@ class CampaignWorkflow(StoreRecorder):
     def _by_disposition(self) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for c in self._state.contacts:
-            if c.state == ContactState.DONE and c.disposition is not None:
-                counts[c.disposition.value] += 1
-            elif c.state in (ContactState.REMOVED, ContactState.CANCELED):
-                counts[c.state.value] += 1
+            if (disposition := reported_disposition(c.state, c.disposition)) is not None:
+                counts[disposition] += 1
         return dict(counts)
 
     def _estimate(self):
@@ -899,5 +924,16 @@ class CampaignWorkflow(StoreRecorder):
             f"**{st.status.value}** · {self._final}/{total} contacts final "
             f"({round(100 * self._final / total) if total else 0}%) · {st.calls_placed} calls placed · "
             + ", ".join(f"{k} {v}" for k, v in sorted(st.outcome_counts.items()))
+            + f"\n\n- contacts: {total}\n- redial: {self._redial_label()}"
             + (f"\n\npaused: {st.pause_reason}" if st.status == CampaignStatus.PAUSED and st.pause_reason else "")
         )
+
+    def _redial_label(self) -> str:
+        """The redial configuration in force (it changes with PUT /updateCampaignData)."""
+        cfg = self._config
+        rules = cfg.redial_rules
+        if rules is not None:
+            if not rules.enabled:
+                return "off"
+            return f"up to {rules.effective_max_attempts} calls, rules: " + ", ".join(r.match for r in rules.call_status)
+        return f"up to {cfg.redial.max_attempts} calls" if cfg.redial.enabled else "off"

@@ -43,7 +43,14 @@ from api.lifecycle_schemas import (
 )
 from api.routes.lifecycle import configuration, not_found
 from campaign_engine.ids import campaign_workflow_id, contact_workflow_id, idempotency_key, is_safe_id
-from campaign_engine.models import CampaignConfig, CampaignProgress, CampaignStatus, ContactState, Outcome
+from campaign_engine.models import (
+    CampaignConfig,
+    CampaignProgress,
+    CampaignStatus,
+    ContactState,
+    Outcome,
+    reported_disposition,
+)
 from campaign_engine.status import campaign_status
 from campaign_engine.store import repo
 
@@ -257,7 +264,7 @@ def _export_row(campaign_id: str, wf_id: str, r: Row) -> list:
     return [
         campaign_id, r.key, r.phone, r.name or "", r.email or "",
         json.dumps(r.custom_data, ensure_ascii=False, separators=(",", ":")) if r.custom_data else "",
-        r.state, r.disposition or "",
+        r.state, reported_disposition(r.state, r.disposition) or "",
         r.attempt if called else "", _iso(r.placed_at), _iso(r.ended_at), r.outcome or "",
         "" if r.duration_seconds is None else r.duration_seconds, r.call_id or "", r.provider or "",
         r.from_number or "", r.hangup_cause or "", r.recording_url or "",
@@ -416,7 +423,7 @@ def _contact_out(r: Row) -> ContactOut:
     state = ContactState(r.state)
     return ContactOut(
         index=r.key, phone_number=r.phone, state=state.value, attempts=r.attempts,
-        disposition=r.disposition, last_outcome=r.last_outcome,
+        disposition=reported_disposition(state, r.disposition), last_outcome=r.last_outcome,
         next_action=_NEXT_ACTION.get(state), next_action_at=None if state.is_final else r.next_call_at,
         talk_seconds=r.talk_seconds, reason=r.reason,
     )
