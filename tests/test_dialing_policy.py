@@ -128,6 +128,7 @@ async def test_rule_based_redial_update_applies_to_a_running_campaign(dev_env, t
                                    "callStatus": [{"match": "busy", "intervalMinutes": 0.02, "maxAttempts": 2}]}}
         put = await engine.http.put(f"/updateCampaignData/{cid}", json=update, headers=engine.headers())
         assert put.status_code == 200, put.text
+        assert "waiting to redial re-plan" in put.json()["message"]
         handle = engine.client.get_workflow_handle_for(CampaignWorkflow.run, f"campaign/acme/{cid}")
         summary = await asyncio.wait_for(handle.result(), 60)
         # Decided by the new rules: two calls each, not six.

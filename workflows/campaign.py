@@ -399,7 +399,8 @@ class CampaignWorkflow(StoreRecorder):
 
     @workflow.update
     async def update_redial(self, update: RedialUpdate) -> CampaignConfig:
-        """New redial configuration: contacts use it from their next decision on."""
+        """New redial configuration: contacts waiting to redial re-plan with it at once (see
+        ContactCallWorkflow._wait_to_redial), the others use it after their next call."""
         st = self._state
         self._config.redial = update.redial
         self._config.redial_rules = update.redial_rules

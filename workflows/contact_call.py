@@ -119,6 +119,8 @@ class ContactCallWorkflow:
         # Once this contact has signalled the campaign for anything, its end goes by signal
         # too: the campaign stops counting on the result of a contact that talks to it.
         self._report_by_signal = not input.final_report_as_result
+        # Set by policy_update: a redial wait under way is planned again with the new rules.
+        self._policy_changed = False
 
     # --- messages ------------------------------------------------------------------------
 
@@ -149,9 +151,11 @@ class ContactCallWorkflow:
 
     @workflow.signal
     def policy_update(self, update: RedialUpdate) -> None:
-        """New redial rules (PUT /updateCampaignData): they decide from the next attempt on."""
+        """New redial rules (PUT /updateCampaignData): they decide every later attempt, and a
+        contact waiting to redial re-plans its wait with them (see _wait_to_redial)."""
         self._input.config.redial = update.redial
         self._input.config.redial_rules = update.redial_rules
+        self._policy_changed = True
 
     @workflow.query
     def status(self) -> ContactStatus:
@@ -202,13 +206,11 @@ class ContactCallWorkflow:
                 granted = False
                 continue
             assert record.outcome is not None
-            cfg = self._input.config
-            decision = decide_next_call(
-                cfg.redial_rules or cfg.redial, self._attempts, workflow.now(), self._wf_id,
-                self._zones, cfg.calling_window, cfg.blackout_dates,
-            )
+            decided_at = workflow.now()
+            self._policy_changed = False  # decided with the rules in force now
+            decision = self._decide(decided_at)
             redials = decision.redial and self._stop is None
-            next_at = decision.next_call_at(workflow.now()) or workflow.now()
+            next_at = decision.next_call_at(decided_at) or decided_at
             self._notify_attempt(record, next_at if redials else None)
             if not redials:
                 reason = decision.reason if self._stop is None else (self._stop.reason or "stopped")
@@ -220,16 +222,50 @@ class ContactCallWorkflow:
             self._set(ContactState.REDIAL_WAIT, f"redial {attempt} of {self._max_attempts - 1}", next_at)
             self._reason = decision.reason
             await self._report(ContactState.REDIAL_WAIT, record, next_call_at=next_at)
-            wait = next_at - workflow.now()
-            summary = (
-                f"redial {attempt} of {self._max_attempts - 1} in "
-                f"{describe_wait(wait.total_seconds())} after {record.outcome.value}"
-            )
-            if await self._wait_unless_stopped(wait, summary):
-                return await self._end_stopped()
+            ended = await self._wait_to_redial(attempt, record, decided_at, next_at)
+            if ended is not None:
+                return ended
             attempt += 1
 
     # --- steps ---------------------------------------------------------------------------
+
+    def _decide(self, now: datetime):
+        """Whether and when to call again after the latest attempt, by the rules in force."""
+        cfg = self._input.config
+        return decide_next_call(
+            cfg.redial_rules or cfg.redial, self._attempts, now, self._wf_id,
+            self._zones, cfg.calling_window, cfg.blackout_dates,
+        )
+
+    async def _wait_to_redial(self, attempt: int, record: AttemptRecord, decided_at: datetime,
+                              next_at: datetime) -> ContactStatus | None:
+        """The redial wait, until `next_at`. New redial rules (policy_update) during it re-plan
+        it: the decision is made again, with the new rules, as it would have been made when
+        the call ended (same attempts, same moment), and the contact waits for that time
+        instead (at once if it has passed), or ends done if the new rules allow no further
+        call. Returns the contact's end when it ended (stopped, or no call left), else None."""
+        assert record.outcome is not None
+        while True:
+            wait = next_at - workflow.now()
+            summary = (
+                f"redial {attempt} of {self._max_attempts - 1} in "
+                f"{describe_wait(max(wait.total_seconds(), 0))} after {record.outcome.value}"
+            )
+            if await self._wait_unless_stopped(wait, summary, wake=lambda: self._policy_changed):
+                return await self._end_stopped()
+            if not self._policy_changed:
+                return None  # the wait is over: redial
+            self._policy_changed = False
+            decision = self._decide(decided_at)
+            if not decision.redial:
+                self._reason = f"redial configuration updated: {decision.reason}"
+                return await self._end(ContactState.DONE, record.outcome, self._reason, record)
+            planned = max(decision.next_call_at(decided_at) or decided_at, workflow.now())
+            if planned != next_at:
+                next_at = planned
+                self._set(ContactState.REDIAL_WAIT, f"redial {attempt} of {self._max_attempts - 1}", next_at)
+                self._reason = f"redial configuration updated: {decision.reason}"
+                await self._report(ContactState.REDIAL_WAIT, None, next_call_at=next_at)
 
     @property
     def _max_attempts(self) -> int:
@@ -267,12 +303,14 @@ class ContactCallWorkflow:
         self._next_action = next_action
         self._next_action_at = at
 
-    async def _wait_unless_stopped(self, wait: timedelta, summary: str) -> bool:
-        """A durable timer that a stop (removal, campaign cancel) cuts short. True if stopped."""
+    async def _wait_unless_stopped(self, wait: timedelta, summary: str, wake=None) -> bool:
+        """A durable timer that a stop (removal, campaign cancel), or `wake()` turning true,
+        cuts short. True if stopped."""
         if wait.total_seconds() > 0:
             try:
                 await workflow.wait_condition(
-                    lambda: self._stop is not None, timeout=wait, timeout_summary=summary
+                    lambda: self._stop is not None or (wake is not None and wake()),
+                    timeout=wait, timeout_summary=summary,
                 )
             except asyncio.TimeoutError:
                 pass

@@ -30,7 +30,9 @@ class UpdateCampaignDataIn(BaseModel):
 
 class UpdateCampaignDataOut(BaseModel):
     success: bool = True
-    message: str = "Redial configuration updated; it applies from each contact's next decision"
+    message: str = ("Redial configuration updated: contacts waiting to redial re-plan their next call with it "
+                    "now, as if it had been in force when their last call ended (or end if it allows no further "
+                    "call); every other contact follows it after its next call")
     campaign_id: str
     redialConfig: dict[str, Any]
 
