@@ -86,3 +86,17 @@ async def test_workflow_cancellation_cancels_the_campaign_like_the_api(dev_env, 
         page = await get(engine, f"/campaigns/{cid}/contacts", status="canceled")
         assert page["total"] == 7 and {c["disposition"] for c in page["contacts"]} == {"canceled"}
         assert "**canceled**" in await current_details(h)
+
+
+async def test_workflow_cancellation_of_a_draft(engine):
+    created = await create(engine, rows(3))
+    cid = created["campaign_id"]
+    h = handle(engine, cid)
+    await h.cancel()
+    summary = await asyncio.wait_for(h.result(), 30)
+    assert summary.status == CampaignStatus.CANCELED and summary.by_disposition == {"canceled": 3}
+    assert engine.ledger.calls(cid) == []
+    final = await get(engine, f"/campaigns/{cid}")
+    assert final["status"] == "canceled" and final["finished_at"] and final["by_state"] == {"canceled": 3}
+    resp = await engine.http.get(f"/startCampaignv2/{cid}", headers=engine.headers())
+    assert resp.status_code == 409 and resp.json()["error"] == "INVALID_CAMPAIGN_STATE", resp.text
