@@ -85,6 +85,8 @@ async def test_workflow_cancellation_cancels_the_campaign_like_the_api(dev_env, 
         assert {r["outcome"] for r in exported if r["attempt"]} <= {"busy"}
         page = await get(engine, f"/campaigns/{cid}/contacts", status="canceled")
         assert page["total"] == 7 and {c["disposition"] for c in page["contacts"]} == {"canceled"}
+        assert (await get(engine, f"/campaigns/{cid}/contacts", status="busy"))["total"] == 0
+        assert all(c["last_outcome"] in (None, "busy") for c in page["contacts"])
         assert "**canceled**" in await current_details(h)
 
 

@@ -402,7 +402,9 @@ def _contact_filter(status: str | None) -> tuple[ContactState | None, Outcome | 
     except ValueError:
         pass
     try:
-        return None, Outcome(text.replace("_", "-"))
+        # A final outcome is the disposition of contacts done with it (reported_disposition: a
+        # contact stopped after a busy call reads `canceled`, and is listed under that).
+        return ContactState.DONE, Outcome(text.replace("_", "-"))
     except ValueError:
         states = ", ".join(s.value for s in ContactState)
         outcomes = ", ".join(o.value for o in Outcome)
