@@ -20,7 +20,7 @@ from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
 from api.errors import install_error_handlers
 from api.health import install_health
-from api.rate_limit import RateLimit, install_rate_limits
+from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
@@ -62,11 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = settings.api_key_digests()  # api.deps compares SHA-256 digests
     install_error_handlers(app)
     # Rate limits per API key and route class (api.rate_limit); callbacks and health are exempt.
-    app.include_router(upload.router, dependencies=[RateLimit("uploads")])
-    app.include_router(policy.router, dependencies=[RateLimit("control")])
+    app.include_router(upload.router, dependencies=[RateLimit("uploads")], responses=RATE_LIMITED)
+    app.include_router(policy.router, dependencies=[RateLimit("control")], responses=RATE_LIMITED)
     app.include_router(callbacks.router)
-    app.include_router(lifecycle.router, dependencies=[RateLimit("control")])
-    app.include_router(monitoring.router, dependencies=[RateLimit("reads")])
+    app.include_router(lifecycle.router, dependencies=[RateLimit("control")], responses=RATE_LIMITED)
+    app.include_router(monitoring.router, dependencies=[RateLimit("reads")], responses=RATE_LIMITED)
 
     install_health(app)  # /healthz, /readyz, and 503 when Temporal or the store is down
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer

@@ -34,6 +34,9 @@ SWEEP_SECONDS = 60.0
 # A count the store does not answer within this long is a store that is down.
 COUNT_TIMEOUT_SECONDS = 5.0
 _STATE = "rate_limit"
+# In the OpenAPI of every counted operation.
+RATE_LIMITED = {429: {"description": "RATE_LIMIT_EXCEEDED: this API key's limit for the route class is used up "
+                                     "until X-RateLimit-Reset (Retry-After: seconds)"}}
 
 
 def rates_of(settings: Settings) -> dict[str, Rate]:

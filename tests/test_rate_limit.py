@@ -196,3 +196,35 @@ async def test_the_store_down_fails_closed(dev_env, task_queue, carrier_db):
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"] == "SERVICE_UNAVAILABLE" and answer.headers["Retry-After"]
         assert "X-RateLimit-Limit" not in answer.headers
+
+
+
+EXPECTED_CLASS = {
+    ("post", "/uploadCampaignDataAndRun"): "uploads", ("post", "/uploadCampaignData"): "uploads",
+    ("post", "/campaigns/preflight"): "uploads",
+    **{(m, p): "reads" for m, p in [("get", "/getCampaignStatuses"), ("get", "/getCampaignStats/{campaign_id}"),
+                                    ("get", "/downloadCampaignStats"), ("get", "/campaigns/{campaign_id}"),
+                                    ("get", "/campaigns/{campaign_id}/contacts")]},
+}
+
+
+async def test_every_authenticated_operation_is_counted_in_its_class(dev_env, task_queue, carrier_db):
+    """Each operation of the OpenAPI but the callbacks answers with its class's limit (a route
+    that needs a key and that no limit covers would be a hole); the rest are control."""
+    limits = {"uploads": "1001", "control": "1002", "reads": "1003"}
+    async with running_engine(dev_env, task_queue, carrier_db, RATE_LIMIT_UPLOADS="1001/hour",
+                              RATE_LIMIT_CONTROL="1002/hour", RATE_LIMIT_READS="1003/hour") as eng:
+        spec = (await eng.http.get("/openapi.json")).json()
+        seen = 0
+        for path, operations in spec["paths"].items():
+            for method in operations:
+                url = path.replace("{campaign_id}", "nope").replace("{phone}", "+14155550100")
+                resp = await eng.http.request(method.upper(), url, headers=eng.headers(),
+                                              params={"campaign_id": "nope"})
+                if path.startswith("/callbacks/"):
+                    assert "X-RateLimit-Limit" not in resp.headers, path
+                    continue
+                expected = limits[EXPECTED_CLASS.get((method, path), "control")]
+                assert resp.headers.get("X-RateLimit-Limit") == expected, (method, path, resp.status_code)
+                seen += 1
+        assert seen >= 18
