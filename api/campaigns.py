@@ -266,7 +266,7 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         redial=redial_policy(body),
         provider=provider,
         created_at=now,
-        expected_call_seconds=settings.expected_call_seconds,
+        expected_call_seconds=body.expectedCallSeconds or settings.expected_call_seconds,
         call_outcome_timeout_seconds=settings.call_outcome_timeout_seconds,
         call_max_seconds=settings.call_max_seconds,
         max_concurrent_calls=body.maxConcurrentCalls,

@@ -115,6 +115,9 @@ class CampaignIn(BaseModel):
     maxConcurrentCalls: int | None = Field(
         None, ge=1, le=1000, description="Never more live calls than this (a call is live from dial to outcome).")
     callsPerSecond: float | None = Field(None, gt=0, le=100, description="Pacing: new calls per second at most.")
+    expectedCallSeconds: float | None = Field(
+        None, ge=1, le=14400, description="How long a call of this campaign usually lasts, in seconds: the ETA "
+        "assumes it until calls have been observed (default EXPECTED_CALL_SECONDS, 90).")
     callingWindow: CallingWindow | None = Field(
         None, description="Daily window in each contact's own local time: "
         '{"startTime": "09:00", "endTime": "20:00", "days": ["mon",...], "timeZone": fallback zone}.')

@@ -173,8 +173,38 @@ async def test_preflight_reports_without_starting_anything(engine):
     ny_first = datetime.fromisoformat(by_row[3]["first_call_at"])
     assert ny_first.astimezone(ZoneInfo("America/New_York")).hour == 9
     assert by_row[4]["first_call_at"] is None
+    # The note agrees with first_call_at: a past time outside the window waits for it.
+    waits = ny_first > datetime.now(UTC)
+    assert by_row[3]["note"] == ("scheduled time is in the past: called when its calling window opens" if waits
+                                 else "scheduled time is in the past: called at once")
     assert datetime.fromisoformat(out["estimated_completion"]) > datetime.now(UTC)
     assert "+919876543210" not in resp.text  # numbers are masked in the report
     assert engine.ledger.calls() == []
     query = f"TaskQueue = '{engine.settings.temporal_task_queue}'"
     assert [wf async for wf in engine.client.list_workflows(query)] == []
+
+
+async def test_a_campaigns_own_call_length_sets_its_eta_and_preflight_agrees_with_the_upload(engine):
+    """expectedCallSeconds is the campaign's own call length for the ETA; preflight and the
+    upload estimate the same body alike."""
+    def body(seconds: float) -> dict:
+        return {"campaignName": "eta", "agentId": "a", "maxConcurrentCalls": 1, "expectedCallSeconds": seconds,
+                "contacts": [{"phone_number": f"+9198{i:08d}"} for i in range(20)]}
+
+    async def eta(path: str, seconds: float) -> datetime:
+        resp = await engine.http.post(path, json=body(seconds), headers=engine.headers())
+        assert resp.status_code == 200, resp.text
+        out = resp.json()
+        value = out["estimated_completion"] if "estimated_completion" in out else \
+            out["data"]["execution_status"]["estimated_completion"]
+        return datetime.fromisoformat(value)
+
+    now = datetime.now(UTC)
+    short, long = await eta("/campaigns/preflight", 30), await eta("/campaigns/preflight", 3000)
+    # 20 calls one at a time: the ETA grows with the call length given.
+    assert long - short > timedelta(hours=10)
+    assert short - now < timedelta(hours=1)
+    uploaded = await eta("/uploadCampaignDataAndRun", 3000)
+    assert abs(uploaded - long) < timedelta(minutes=1)
+    refused = await engine.http.post("/campaigns/preflight", json=body(0), headers=engine.headers())
+    assert refused.status_code == 400 and "expectedCallSeconds" in refused.text

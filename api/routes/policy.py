@@ -89,6 +89,17 @@ class PreflightOut(BaseModel):
     contacts: list[PreflightContact]
 
 
+def _first_call_note(first: datetime, due: datetime, now: datetime, in_past: bool) -> str | None:
+    """What the contact's first_call_at means, in words that agree with it."""
+    waits_for_window = first > due
+    if in_past:
+        return ("scheduled time is in the past: called when its calling window opens" if waits_for_window
+                else "scheduled time is in the past: called at once")
+    if waits_for_window:
+        return "outside its calling window when due: called when the window opens"
+    return None
+
+
 @router.post("/campaigns/preflight", response_model=PreflightOut,
              summary="Check an upload-and-run body without starting anything",
              # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
@@ -110,11 +121,9 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) 
     past = never = 0
     due_times = []
     for row, contact in zip(rows, validated.contacts, strict=True):
-        note = None
         due = contact.scheduled_at or now
-        if contact.scheduled_at is not None and contact.scheduled_at < now:
-            past += 1
-            note = "scheduled time is in the past: called at once"
+        in_past = contact.scheduled_at is not None and contact.scheduled_at < now
+        past += in_past
         first = next_call_time(max(due, now), now, config.calling_window, contact.zones, config.blackout_dates) \
             if (config.calling_window or config.blackout_dates) else max(due, now)
         if first is None:
@@ -122,6 +131,7 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) 
             note = "no calling window opens for this contact within 400 days"
         else:
             due_times.append(first)
+            note = _first_call_note(first, max(due, now), now, in_past)
         out.append(PreflightContact(row=row, phone=contact.masked, zones=contact.zones, first_call_at=first, note=note))
     reachable = [c for c, p in zip(validated.contacts, out, strict=True) if p.first_call_at is not None]
     eta = campaigns.eta_for(config, reachable, now) if reachable else None
