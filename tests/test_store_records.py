@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from api.routes.lifecycle import campaign_handle
@@ -124,6 +126,14 @@ async def test_reads_answer_unchanged_after_every_workflow_is_deleted(engine):
 
     before = await snapshot()
     assert before[0]["status"] == "completed" and len(before[4]) == 4  # header and three attempts
+    # The export says who was called: number, name, email and custom_data.
+    table = [dict(zip(before[4][0], row)) for row in before[4][1:]]
+    assert sorted((r["phone_number"], r["name"], r["email"], json.loads(r["custom_data"])) for r in table) == [
+        (f"+9198{i:08d}", f"Person {i}", f"p{i}@example.com", {"company": f"Co {i}", "rank": i}) for i in range(3)]
+    xlsx = await engine.http.get(f"/downloadCampaignStats?campaign_id={cid}&format=xlsx", headers=engine.headers())
+    sheet = [list(r) for r in load_workbook(io.BytesIO(xlsx.content), read_only=True)["attempts"].iter_rows(values_only=True)]
+    assert sheet[0][-2:] == ["custom_data.company", "custom_data.rank"]
+    assert sorted(tuple(r[-2:]) for r in sheet[1:]) == [(f"Co {i}", i) for i in range(3)]
 
     # Delete every workflow of the campaign with the Temporal CLI, as retention would.
     address = engine.settings.resolved_temporal_address

@@ -115,10 +115,15 @@ async def test_duplicates_are_dialled_once_and_reported(engine):
     data = resp.json()["data"]
     assert data["campaign"]["totalContacts"] == 2
     assert data["contacts"] == {"received": 3, "accepted": 2, "duplicates_merged": 1}
-    summary = await campaign_handle(engine, data["campaign"]["campaignId"]).result()
+    handle = campaign_handle(engine, data["campaign"]["campaignId"])
+    summary = await handle.result()
     calls = engine.ledger.calls(data["campaign"]["campaignId"])
     assert sorted(c["to"] for c in calls) == ["+919123456789", "+919876543210"]
     assert summary.calls_placed == 2
+    # Every view says the same about the merged row: the campaign, the progress query.
+    campaign = (await engine.http.get(f"/campaigns/{data['campaign']['campaignId']}", headers=engine.headers())).json()
+    assert campaign["duplicates_merged"] == 1
+    assert (await handle.query(CampaignWorkflow.progress)).duplicates_merged == 1
 
 
 async def test_authentication(engine):
