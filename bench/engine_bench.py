@@ -441,8 +441,8 @@ class Stack:
         if self.store is not None:
             try:
                 self.store.stop()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as err:  # noqa: BLE001 - best effort on the way out
+                log(f"stopping the embedded PostgreSQL: {err}")
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
@@ -1312,7 +1312,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--multi-n", type=int, help="contacts of that run (default --n)")
     p.add_argument("--skip", type=lambda s: [x for x in s.split(",") if x], default=[],
                    help=f"phases to skip, comma separated: {','.join(PHASES)}")
-    size = lambda s: tuple(int(x) for x in s.lower().split("x", 1))  # noqa: E731 - "10x10000"
+    def size(text: str) -> tuple[int, int]:  # "10x10000": 10 campaigns of 10,000 contacts
+        campaigns, contacts = (int(x) for x in text.lower().split("x", 1))
+        return campaigns, contacts
+
     p.add_argument("--reads-small", type=size, default=(1, 1000), metavar="CxN",
                    help="reads: the small tenant's C campaigns of N contacts (default 1x1000)")
     p.add_argument("--reads-large", type=size, metavar="CxN",

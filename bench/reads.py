@@ -87,8 +87,18 @@ def _custom_data(i: int) -> str:
 
 async def _seed_campaign(conn, tenant: str, campaign_id: str, name: str, n: int, calls_of,
                          start: datetime, span: timedelta) -> dict[str, Any]:
-    from campaign_engine.ids import campaign_workflow_id, contact_workflow_id, idempotency_key, new_object_id
-    from campaign_engine.models import CampaignConfig, CampaignProgress, CampaignStatus, RedialPolicy
+    from campaign_engine.ids import (
+        campaign_workflow_id,
+        contact_workflow_id,
+        idempotency_key,
+        new_object_id,
+    )
+    from campaign_engine.models import (
+        CampaignConfig,
+        CampaignProgress,
+        CampaignStatus,
+        RedialPolicy,
+    )
 
     wf_id = campaign_workflow_id(tenant, campaign_id)
     contact_rows, attempt_rows = [], []
@@ -313,18 +323,17 @@ def report_lines(r: dict) -> list[str]:
     runs = ", ".join(f"{x['rows_per_s']:.0f}" for x in e["runs"])
     return [
         "",
-        f"reads (store seeded: {r['seed']['contacts']} contacts, {r['seed']['attempts']} attempts in "
-        f"{r['seed']['seed_s']:.0f}s; {r['requests']} requests each, alternated; API CPU "
-        f"{r['api_cpu_ms_per_request']:.1f} ms/request):",
+        (f"reads (store seeded: {r['seed']['contacts']} contacts, {r['seed']['attempts']} attempts in "
+         f"{r['seed']['seed_s']:.0f}s; {r['requests']} requests each, alternated; API CPU "
+         f"{r['api_cpu_ms_per_request']:.1f} ms/request):"),
         f"  {'':<26}{r['small'] + ' contacts':>22}{r['large'] + ' contacts':>24}{'ratio (p50)':>13}",
-        f"  {'GET /getCampaignStatuses':<26}{_pp(r, 'statuses_small'):>22}{_pp(r, 'statuses_large'):>24}"
-        f"{r['statuses_ratio']:>13.2f}",
-        f"  {'GET /campaigns/{id}':<26}{_pp(r, 'campaign_small'):>22}{_pp(r, 'campaign_large'):>24}"
-        f"{r['campaign_ratio']:>13.2f}",
+        (f"  {'GET /getCampaignStatuses':<26}{_pp(r, 'statuses_small'):>22}{_pp(r, 'statuses_large'):>24}"
+         f"{r['statuses_ratio']:>13.2f}"),
+        (f"  {'GET /campaigns/{id}':<26}{_pp(r, 'campaign_small'):>22}{_pp(r, 'campaign_large'):>24}"
+         f"{r['campaign_ratio']:>13.2f}"),
         f"  total_calls_today counted: {r['calls_today']}",
-        f"  CSV export of {e['attempt_rows']} attempt rows ({e['mb']:.0f} MB, streamed): {e['rows_per_s']:.0f} rows/s "
-        f"(runs: {runs}), first byte {e['first_byte_ms']:.0f} ms, "
-        f"API peak RSS {r['api_peak_rss_mb']:.0f} MB",
+        (f"  CSV export of {e['attempt_rows']} attempt rows ({e['mb']:.0f} MB, streamed): {e['rows_per_s']:.0f} rows/s "
+         f"(runs: {runs}), first byte {e['first_byte_ms']:.0f} ms, API peak RSS {r['api_peak_rss_mb']:.0f} MB"),
     ]
 
 
