@@ -23,6 +23,24 @@ STATUS_OF_CODE = {
     "IDEMPOTENCY_KEY_REUSED": 409,
     "NOT_FOUND": 404,
 }
+# The error answers the OpenAPI documents, by status (each operation lists those it can give;
+# api.main adds the ones common to a router, the routes their own).
+ERROR_DESCRIPTIONS = {
+    400: "BAD_REQUEST (a parameter or the body is not valid; `details` name the fields) or INVALID_JSON",
+    401: "UNAUTHORIZED: the x-api-key header is missing, repeated or not a key of this engine",
+    403: "FORBIDDEN: the signature is missing, invalid or expired",
+    408: "REQUEST_TIMEOUT: the body did not arrive within BODY_READ_TIMEOUT_SECONDS",
+    413: "PAYLOAD_TOO_LARGE: the body is over MAX_BODY_BYTES (an upload: over its contact limit)",
+    415: "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json",
+    503: "SERVICE_UNAVAILABLE: Temporal or the store does not answer; try again shortly",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these error statuses (ERROR_DESCRIPTIONS)."""
+    return {status: {"description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
 # Input echoed back in a message is cut to this many characters (a 100 KB id is not sent back).
 ECHO_LIMIT = 64
 # No message or detail of the envelope is longer than this.

@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
-from api.errors import install_error_handlers
+from api.errors import error_responses, install_error_handlers
 from api.health import install_health
 from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
@@ -62,11 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = settings.api_key_digests()  # api.deps compares SHA-256 digests
     install_error_handlers(app)
     # Rate limits per API key and route class (api.rate_limit); callbacks and health are exempt.
-    app.include_router(upload.router, dependencies=[RateLimit("uploads")], responses=RATE_LIMITED)
-    app.include_router(policy.router, dependencies=[RateLimit("control")], responses=RATE_LIMITED)
-    app.include_router(callbacks.router)
-    app.include_router(lifecycle.router, dependencies=[RateLimit("control")], responses=RATE_LIMITED)
-    app.include_router(monitoring.router, dependencies=[RateLimit("reads")], responses=RATE_LIMITED)
+    # Every authenticated operation can answer 400 (its parameters), 401 (the key), 429 (its
+    # count) and 503 (Temporal or the store down: api.health); the routes add their own.
+    authenticated = {**error_responses(400, 401, 503), **RATE_LIMITED}
+    app.include_router(upload.router, dependencies=[RateLimit("uploads")], responses=authenticated)
+    app.include_router(policy.router, dependencies=[RateLimit("control")], responses=authenticated)
+    app.include_router(callbacks.router, responses=error_responses(400, 403, 408, 413))
+    app.include_router(lifecycle.router, dependencies=[RateLimit("control")], responses=authenticated)
+    app.include_router(monitoring.router, dependencies=[RateLimit("reads")], responses=authenticated)
 
     install_health(app)  # /healthz, /readyz, and 503 when Temporal or the store is down
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer

@@ -39,7 +39,7 @@ from api.campaigns import (
 )
 from api.cross_site import refuse_cross_site
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
-from api.errors import STATUS_OF_CODE, ApiError, echo, state_error
+from api.errors import STATUS_OF_CODE, ApiError, echo, error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn
 from api.lifecycle_schemas import (
@@ -264,7 +264,7 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
     summary="Create a campaign without starting it, or append contacts to one (campaign_id)",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND (campaign_id)"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (appending to a finished "
-                     "campaign)"}, 413: {"description": "PAYLOAD_TOO_LARGE"}},
+                     "campaign)"}, **error_responses(408, 413, 415)},
     # The body is an UploadCampaignDataIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(UploadCampaignDataIn),
 )
@@ -380,7 +380,7 @@ async def append_rows(
     summary="Append contacts to a campaign (draft, running or paused); they are dialled under the same rules",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (the campaign has "
-                     "finished)"}, 413: {"description": "PAYLOAD_TOO_LARGE"}},
+                     "finished)"}, **error_responses(408, 413, 415)},
     # The body is an AppendContactsIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(AppendContactsIn),
 )

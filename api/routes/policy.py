@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import campaigns
 from api.deps import ClientDep, SettingsDep, TenantDep
-from api.errors import state_error
+from api.errors import error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
@@ -47,7 +47,10 @@ def redial_update(cfg: RedialConfigIn) -> RedialUpdate:
 
 
 @router.put("/updateCampaignData/{campaign_id}", response_model=UpdateCampaignDataOut,
-            summary="Replace a campaign's redial configuration (simple or rule-based), also while it runs")
+            summary="Replace a campaign's redial configuration (simple or rule-based), also while it runs",
+            responses={404: {"description": "NOT_FOUND"},
+                       409: {"description": "INVALID_CAMPAIGN_STATE (the campaign has finished)"},
+                       **error_responses(408, 413, 415)})
 async def update_campaign_data(campaign_id: str, body: UpdateCampaignDataIn, tenant: TenantDep,
                                client: ClientDep) -> UpdateCampaignDataOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
@@ -102,6 +105,7 @@ def _first_call_note(first: datetime, due: datetime, now: datetime, in_past: boo
 
 @router.post("/campaigns/preflight", response_model=PreflightOut,
              summary="Check an upload-and-run body without starting anything",
+             responses=error_responses(408, 413, 415),
              # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
              openapi_extra=openapi_body(PreflightIn))
 async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 
 from api import campaigns
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
+from api.errors import error_responses
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.schemas import CampaignIn, UploadAndRunResponse
 
@@ -19,6 +20,8 @@ router = APIRouter(tags=["campaigns"])
     response_model=UploadAndRunResponse,
     response_model_by_alias=True,
     summary="Upload contacts and a campaign configuration, and start calling",
+    responses={409: {"description": "IDEMPOTENCY_KEY_REUSED (the key came with another body)"},
+               **error_responses(408, 413, 415)},
     # The body is a CampaignIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(CampaignIn),
 )
