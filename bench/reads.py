@@ -194,7 +194,11 @@ async def seed(database_url: str, small: tuple[int, int], large: tuple[int, int]
                 LARGE: await _seed_tenant(conn, LARGE, large[0], large[1], _calls, now),
                 EXPORT: await _seed_tenant(conn, EXPORT, 1, max(export_rows // 2, 1), _two_calls, now),
             }
-        for table in ("campaigns", "contacts", "attempts"):
+        # The calls-per-day counters the dial activity keeps (repo.record_placed), for the seeded attempts.
+        await conn.execute("INSERT INTO daily_calls (tenant_id, campaign_id, day, calls) "
+                           "SELECT tenant_id, campaign_id, (placed_at AT TIME ZONE 'UTC')::date, count(*) "
+                           "FROM attempts GROUP BY 1, 2, 3")
+        for table in ("campaigns", "contacts", "attempts", "daily_calls"):
             await conn.execute(f"VACUUM ANALYZE {table}")
         sizes = dict(await conn.fetch(
             "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname = ANY($1)",

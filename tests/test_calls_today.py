@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from api.routes.lifecycle import campaign_handle
 from campaign_engine.store import repo
 from campaign_engine.store.db import store_engine
+from campaign_engine.store.tables import attempts
 from tests.conftest import running_engine
 from tests.helpers import wait_for
 from workflows.campaign import CampaignWorkflow
@@ -52,14 +55,25 @@ async def test_calls_today_counts_only_the_calls_after_midnight(dev_env, task_qu
             assert row.started_at < midnight < row.finished_at
             # Started before midnight, ended after: only the redials count.
             assert await repo.calls_since(db, "acme", midnight) == len(times) - (widest + 1) == 4
-            assert await repo.calls_since(db, "acme", midnight, [cid]) == 4
-            assert await repo.calls_since(db, "acme", midnight, ["CAMP-2026-OTHER"]) == 0
             # The day began before the campaign did: every call.
             assert await repo.calls_since(db, "acme", row.started_at - timedelta(seconds=1)) == 8
             # The campaign ended before the day began: none; another tenant: none.
             assert await repo.calls_since(db, "acme", row.finished_at + timedelta(seconds=1)) == 0
             assert await repo.calls_since(db, "globex", row.started_at - timedelta(seconds=1)) == 0
+            # The statuses' figure: the day's counter, one row per campaign, as the attempts say.
+            days = [a.placed_at.astimezone(UTC).date() for a in await attempt_rows(db, cid)]
+            today = datetime.now(UTC).date()
+            assert len(days) == 8
+            assert await repo.calls_on(db, "acme", today) == days.count(today)
+            assert await repo.calls_on(db, "acme", today, [cid]) == days.count(today)
+            assert await repo.calls_on(db, "acme", today, ["CAMP-2026-OTHER"]) == 0
+            assert await repo.calls_on(db, "globex", today) == 0
+            statuses = (await engine.http.get("/getCampaignStatuses", headers=engine.headers())).json()
+            assert statuses["summary"]["total_calls_today"] == days.count(today)
         finally:
             await db.dispose()
-        statuses = (await engine.http.get("/getCampaignStatuses", headers=engine.headers())).json()
-        assert statuses["summary"]["total_calls_today"] >= 8 * (times[0].date() == datetime.now(UTC).date())
+
+
+async def attempt_rows(db, campaign_id: str) -> list:
+    async with db.connect() as conn:
+        return list((await conn.execute(select(attempts).where(attempts.c.campaign_id == campaign_id))).all())

@@ -16,7 +16,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -218,9 +218,9 @@ async def get_campaign_statuses(
     else:
         snaps = [snapshot_of(row) for row in await repo.list_campaigns(db, tenant.id, wanted)]
         snaps.sort(key=lambda s: s.config.created_at, reverse=True)
-    today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
-    # Calls placed since midnight (UTC) over the campaigns listed: one count of attempt rows.
-    calls_today = await repo.calls_since(db, tenant.id, today, [s.campaign_id for s in snaps]) if snaps else 0
+    # Calls placed since midnight (UTC) over the campaigns listed: a counter row per campaign.
+    today = datetime.now(UTC).date()
+    calls_today = await repo.calls_on(db, tenant.id, today, [s.campaign_id for s in snaps]) if snaps else 0
     return CampaignStatusesOut(campaigns=[_status_out(s) for s in snaps], summary=_summary(snaps, calls_today))
 
 

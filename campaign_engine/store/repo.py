@@ -7,18 +7,19 @@ Reads cost a fixed number of statements whatever the campaign's size.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_engine.models import CampaignConfig, CampaignStatus, Contact, ContactState
 from campaign_engine.store.records import CampaignChanges, PlacedAttempt
-from campaign_engine.store.tables import attempts, campaigns, contacts
+from campaign_engine.store.tables import attempts, campaigns, contacts, daily_calls
 
 # Rows per INSERT statement of a bulk write (asyncpg's limit is 32,767 parameters).
 INSERT_PAGE = 1_000
@@ -65,8 +66,22 @@ async def create_campaign(
                 else (campaigns.c.campaign_id == config.campaign_id),
             ))
             return existing.one()
-        await _insert_contacts(conn, config.tenant_id, config.campaign_id, rows)
+        await _copy_contacts(conn, config.tenant_id, config.campaign_id, rows)
     return None
+
+
+CONTACT_COLUMNS = ["tenant_id", "campaign_id", "key", "phone", "name", "email", "custom_data", "scheduled_at",
+                   "timezone", "state", "next_call_at"]
+
+
+async def _copy_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
+    """A new campaign's contacts by COPY (a third of the time of INSERTs): it has no rows yet,
+    and the upload merged its duplicates, so nothing can conflict."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    pending = ContactState.PENDING.value
+    await raw.copy_records_to_table("contacts", columns=CONTACT_COLUMNS, records=[
+        (tenant_id, campaign_id, c.key, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at,
+         c.timezone, pending, c.scheduled_at) for c in rows])
 
 
 async def _insert_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
@@ -109,15 +124,22 @@ async def list_campaigns(db: AsyncEngine, tenant_id: str, status: CampaignStatus
         return list((await conn.execute(query.order_by(campaigns.c.created_at, campaigns.c.campaign_id))).all())
 
 
-async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime,
-                      campaign_ids: Sequence[str] | None = None) -> int:
-    """Calls placed since `since`, over the tenant's campaigns (or those given)."""
-    query = select(func.count()).select_from(attempts).where(
-        attempts.c.tenant_id == tenant_id, attempts.c.placed_at >= since)
+async def calls_on(db: AsyncEngine, tenant_id: str, day: date, campaign_ids: Sequence[str] | None = None) -> int:
+    """Calls placed on `day` (UTC) over the tenant's campaigns (or those given): one counter
+    row per campaign, whatever the number of calls."""
+    query = select(func.coalesce(func.sum(daily_calls.c.calls), 0)).where(
+        daily_calls.c.tenant_id == tenant_id, daily_calls.c.day == day)
     if campaign_ids is not None:
-        query = query.where(attempts.c.campaign_id.in_(list(campaign_ids)))
+        query = query.where(daily_calls.c.campaign_id.in_(list(campaign_ids)))
     async with db.connect() as conn:
         return int((await conn.execute(query)).scalar_one())
+
+
+async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime) -> int:
+    """Calls placed since any instant, from the attempt rows (operators' reports)."""
+    async with db.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(attempts).where(
+            attempts.c.tenant_id == tenant_id, attempts.c.placed_at >= since))).scalar_one())
 
 
 # --- what the workflows and activities write ------------------------------------------------
@@ -128,12 +150,18 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
     values = placed.model_dump()
     stmt = insert(attempts).values(**values)
     async with db.begin() as conn:
-        await conn.execute(stmt.on_conflict_do_update(
+        first = (await conn.execute(stmt.on_conflict_do_update(
             index_elements=[attempts.c.idempotency_key],
             set_={"call_id": stmt.excluded.call_id, "provider": stmt.excluded.provider,
                   "from_number": stmt.excluded.from_number,
                   "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
-        ))
+        ).returning(literal_column("xmax = 0")))).scalar_one()  # a new row, not a retry's update
+        if first:
+            count = insert(daily_calls).values(tenant_id=placed.tenant_id, campaign_id=placed.campaign_id,
+                                               day=placed.placed_at.astimezone(UTC).date(), calls=1)
+            await conn.execute(count.on_conflict_do_update(
+                index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
+                set_={"calls": daily_calls.c.calls + 1}))
 
 
 async def record_campaign_changes(db: AsyncEngine, changes: CampaignChanges) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -103,6 +104,18 @@ attempts = Table(
 )
 Index("ix_attempts_contact", attempts.c.tenant_id, attempts.c.campaign_id, attempts.c.contact_key, attempts.c.attempt)
 Index("ix_attempts_tenant_placed", attempts.c.tenant_id, attempts.c.placed_at)
+
+# Calls placed per campaign and UTC day, counted when an attempt's row is first written: a
+# tenant's calls today are one row per campaign, however many calls there were.
+daily_calls = Table(
+    "daily_calls",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("calls", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "day", "campaign_id"),
+)
 
 # API rate limits (api.rate_limit): one counter per API key (its SHA-256, never the key), route
 # class and fixed window, shared by every API process. Counted with one upsert per request;
