@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bench.engine_bench import log, pct, proc_cpu, vm_hwm_mb
 
 SMALL, LARGE, EXPORT = "reads-small", "reads-large", "reads-export"
 KEYS = {SMALL: "reads-small-key", LARGE: "reads-large-key", EXPORT: "reads-export-key"}
@@ -39,19 +40,6 @@ CITIES = ["Pune", "Mumbai", "Bengaluru", "Chennai", "Delhi", "Hyderabad", "Kolka
 PLANS = ["silver", "gold", "platinum"]
 ANALYSIS = {"summary": "Customer confirmed the payment date and asked for a receipt by email.",
             "sentiment": "positive", "intent": "will_pay", "language": "en"}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def api_keys() -> str:
@@ -231,7 +219,7 @@ async def measure(stack, small: tuple[int, int], large: tuple[int, int], export_
     ms: dict[tuple[str, str], list[float]] = {k: [] for k in targets}
     calls_today: dict[str, int] = {}
     warmup = 5
-    cpu0 = _cpu(api.pid)
+    cpu0 = proc_cpu(api.pid)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         for i in range(warmup + requests):
             for (endpoint, tenant), path in targets.items():
@@ -250,10 +238,10 @@ async def measure(stack, small: tuple[int, int], large: tuple[int, int], export_
                         raise RuntimeError(f"reads: {path} has {body['total_contacts']} contacts")
                 if i >= warmup:
                     ms[(endpoint, tenant)].append(elapsed)
-        api_cpu_ms = (_cpu(api.pid) - cpu0) * 1000 / ((warmup + requests) * len(targets))
+        api_cpu_ms = (proc_cpu(api.pid) - cpu0) * 1000 / ((warmup + requests) * len(targets))
         export_id = seeded["tenants"][EXPORT][0]["campaign_id"]
         exports = [await _export(http, export_id) for _ in range(export_repeats)]
-    rss = _hwm_mb(api.pid)
+    rss = vm_hwm_mb(api.pid)
     api.stop()
     out: dict[str, Any] = {
         "small": f"{small[0]}x{small[1]}", "large": f"{large[0]}x{large[1]}", "requests": requests,
@@ -297,29 +285,6 @@ async def _export(http, campaign_id: str) -> dict:
     rows -= 1  # the header
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "bytes": size,
             "first_byte_ms": 1000 * (first or seconds)}
-
-
-def _cpu(pid: int) -> float:
-    import os
-    from pathlib import Path
-
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
-        return 0.0
-
-
-def _hwm_mb(pid: int) -> float:
-    from pathlib import Path
-
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def report_lines(r: dict) -> list[str]:
