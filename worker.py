@@ -16,8 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.contact_audit import ContactAudit
-from activities.contact_starter import ContactStarter
+from activities.broadcast import Broadcaster
 from activities.providers.registry import build_providers
 from activities.records import RecordActivities
 from activities.telephony import TelephonyActivities
@@ -40,16 +39,15 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
     db = store_engine(settings)
     telephony = TelephonyActivities(providers, db)
     records = RecordActivities(db)
-    webhooks = WebhookActivities(WebhookSettings())
-    starter = ContactStarter(client)
-    audit = ContactAudit(client)
+    webhooks = WebhookActivities(WebhookSettings(), db)
+    broadcaster = Broadcaster(client, db)
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=[telephony.place_call, telephony.fetch_call_status, webhooks.deliver_webhook,
-                    starter.start_contact_workflows, audit.find_contacts_ended_without_report,
-                    records.record_campaign_changes],
+                    broadcaster.signal_open_contacts, records.record_campaign_changes, records.load_launch_page,
+                    records.find_silent_contacts],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **{"workflow_runner": WORKFLOW_RUNNER, **worker_options},

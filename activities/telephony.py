@@ -12,10 +12,10 @@ from activities.providers.base import (
     ProviderError,
     TelephonyProvider,
 )
-from campaign_engine.ids import parse_contact_workflow_id
 from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
 from campaign_engine.phones import mask_phone
-from campaign_engine.store import repo
+from campaign_engine.policy.caller_id import choose_caller_id
+from campaign_engine.store import repo, roster
 from campaign_engine.store.records import PlacedAttempt
 
 
@@ -35,16 +35,31 @@ class TelephonyActivities:
 
     @activity.defn
     async def place_call(self, request: CallRequest) -> PlacedCall:
-        """Place the call, then write its attempt row. If the write fails the activity is
-        retried, and the provider hands back the same call for the same idempotency key."""
+        """Read the contact's number and data from the store, place the call, then write its
+        attempt row. If the write fails the activity is retried, and the provider hands back
+        the same call for the same idempotency key."""
+        request = await self._addressed(request)
         placed = await self._place(request)
-        parsed = parse_contact_workflow_id(request.contact_workflow_id)
         await repo.record_placed(self.db, PlacedAttempt(
             idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
-            contact_key=parsed[1] if parsed else -1, attempt=request.attempt, provider=placed.provider,
+            contact_key=request.contact_key, attempt=request.attempt, provider=placed.provider,
             call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
         ))
         return placed
+
+    async def _addressed(self, request: CallRequest) -> CallRequest:
+        """The request with the number, the caller id and the agent's variables, from the
+        contact's row (the workflow never carries them)."""
+        row = await roster.contact_by_key(self.db, request.tenant_id, request.campaign_id, request.contact_key)
+        if row is None:
+            raise ApplicationError(f"contact {request.contact_key} of campaign {request.campaign_id} is not in the "
+                                   "store", type="ContactNotFound", non_retryable=True)
+        variables = ({"name": row.name, "email": row.email, **(row.custom_data or {})}
+                     if request.context_based else {})
+        from_number = choose_caller_id(request.from_numbers, request.caller_id_strategy, row.phone,
+                                       row.key + request.attempt, request.contact_workflow_id) \
+            if request.from_numbers else None
+        return request.model_copy(update={"to": row.phone, "variables": variables, "from_number": from_number})
 
     async def _place(self, request: CallRequest) -> PlacedCall:
         provider = self._provider(request.provider)
@@ -65,6 +80,7 @@ class TelephonyActivities:
     async def fetch_call_status(self, request: CallRequest) -> CallOutcome:
         provider = self._provider(request.provider)
         assert request.call_id is not None
+        request = await self._addressed(request)
         try:
             outcome = await provider.fetch_call_status(request.call_id, request)
         except ProviderAuthError as err:

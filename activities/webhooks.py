@@ -64,6 +64,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -71,8 +72,9 @@ from activities.http_client import LoopBoundClient
 from activities.outbound import post_checked
 from activities.webhook_settings import WebhookSettings
 from campaign_engine import signing
-from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignSummary, Contact
+from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignSummary
 from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
+from campaign_engine.store import roster
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,9 @@ class WebhookDelivery(BaseModel):
     delivery_id: str  # X-Webhook-Id: the same for every retry of this delivery
     event: str
     payload: dict[str, Any] = Field(default_factory=dict)
+    # A call's document names its contact: the activity reads the number, name, email and
+    # custom data from the store (they never travel through Temporal).
+    contact_key: int | None = None
 
 
 # --- the documents (pure) ----------------------------------------------------------------------
@@ -110,7 +115,6 @@ def campaign_delivery_id(campaign_workflow_id: str) -> str:
 
 def call_ended_document(
     config: CampaignConfig,
-    contact: Contact,
     record: AttemptRecord,
     *,
     delivery_id: str,
@@ -130,13 +134,8 @@ def call_ended_document(
         "callStatus": record.outcome.value if record.outcome is not None else None,
         "callDuration": duration if duration is not None else 0,
         "callRecordingUrl": record.recording_url,
-        "customerSpecificdetails": {
-            "name": contact.name,
-            "phoneNumber": contact.phone,
-            "email": contact.email,
-            "customData": dict(contact.custom_data),
-            "campaignId": config.campaign_id,
-        },
+        # name, phoneNumber, email and customData are added by the activity (with_contact).
+        "customerSpecificdetails": {"campaignId": config.campaign_id},
         "postCallAnalysisResults": dict(record.analysis or {}),
         "conversationLogs": [],
         "attempt": record.attempt,
@@ -151,6 +150,13 @@ def call_ended_document(
         "campaignName": config.name,
         "agentId": config.agent_id,
     }
+
+
+def with_contact(payload: dict[str, Any], row: Any) -> dict[str, Any]:
+    """The call document with its contact's details from the store's row."""
+    details = {"name": row.name, "phoneNumber": row.phone, "email": row.email,
+               "customData": dict(row.custom_data or {}), **payload.get("customerSpecificdetails", {})}
+    return {**payload, "customerSpecificdetails": details}
 
 
 def campaign_completed_document(
@@ -188,8 +194,9 @@ def _where(url: str) -> str:
 
 
 class WebhookActivities:
-    def __init__(self, settings: WebhookSettings | None = None) -> None:
+    def __init__(self, settings: WebhookSettings | None = None, db: AsyncEngine | None = None) -> None:
         self.settings = settings or WebhookSettings()
+        self.db = db
         self._client = LoopBoundClient(timeout=self.settings.timeout_seconds, follow_redirects=False)
 
     def _http(self) -> httpx.AsyncClient:
@@ -209,7 +216,12 @@ class WebhookActivities:
                 f"no webhook secret for tenant {delivery.tenant_id!r} (WEBHOOK_SECRETS): not sent unsigned",
                 type="WebhookSecretMissing", non_retryable=True,
             )
-        body = encode_document(delivery.payload)
+        payload = delivery.payload
+        if delivery.contact_key is not None and self.db is not None:
+            row = await roster.contact_by_key(self.db, delivery.tenant_id, payload["campaignId"], delivery.contact_key)
+            if row is not None:
+                payload = with_contact(payload, row)
+        body = encode_document(payload)
         info = activity.info()
         headers = {
             "Content-Type": "application/json",

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_settings import TwilioSettings
@@ -38,10 +37,8 @@ from campaign_engine.models import (
     CampaignProgress,
     CampaignStatus,
     Contact,
-    ContactBatch,
     RedialPolicy,
 )
-from campaign_engine.packing import pack_in_chunks
 from campaign_engine.phones import InvalidPhoneNumber, ParsedPhone, parse_phone
 from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
@@ -283,18 +280,16 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
 
 
 async def start_campaign_workflow(
-    client: Client, settings: Settings, config: CampaignConfig, contacts: list[Contact],
+    client: Client, settings: Settings, config: CampaignConfig, total_contacts: int,
     *, start_paused: bool = False, fingerprint: str | None = None, duplicates: int = 0,
 ) -> WorkflowHandle:
-    """Durably start the campaign; returns once Temporal has every contact."""
+    """Durably start the campaign; its contacts are the store's rows (none in the input)."""
     wf_id = campaign_workflow_id(config.tenant_id, config.campaign_id)
-    # Compressed pieces (campaign_engine.packing): the start carries the first, signals the rest.
-    chunks = pack_in_chunks(contacts)
     status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
-    handle = await client.start_workflow(
+    return await client.start_workflow(
         CampaignWorkflow.run,
-        CampaignInput(config=config, packed_contacts=chunks[0], expected_contacts=len(contacts),
-                      start_paused=start_paused, duplicates_merged=duplicates),
+        CampaignInput(config=config, total_contacts=total_contacts, start_paused=start_paused,
+                      duplicates_merged=duplicates),
         id=wf_id,
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -314,29 +309,6 @@ async def start_campaign_workflow(
             f"- agent: {config.agent_id}\n- provider: {config.provider}"
         ),
     )
-    await deliver_batches(handle, chunks[1:])
-    return handle
-
-
-async def deliver_batches(handle: WorkflowHandle, batches: list[str]) -> None:
-    """The upload's batches after the first (which travels with the start), by signal. Each
-    has a fixed id, so the campaign takes a batch once however often it is sent."""
-    for i, batch in enumerate(batches, start=1):
-        await handle.signal(CampaignWorkflow.add_contacts, ContactBatch(chunk_id=f"upload-{i}", packed=batch))
-
-
-async def complete_started_upload(handle: WorkflowHandle, contacts: list[Contact]) -> None:
-    """A retry (same Idempotency-Key, same body) of an upload whose campaign was started:
-    the first request may have broken off before every batch was sent, so send them again.
-    A campaign that has ended had every batch (it cannot end without them)."""
-    batches = pack_in_chunks(contacts)[1:]
-    if not batches:
-        return
-    try:
-        await deliver_batches(handle, batches)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
 
 
 async def upload_and_run(
@@ -390,13 +362,12 @@ async def create_and_launch(
                              f"{existing.campaign_id}"}])
         config = CampaignConfig.model_validate(existing.config)
         if existing.launched_at is not None:
-            await complete_started_upload(workflow_handle(client, config), validated.contacts)
             return existing
     try:
-        await start_campaign_workflow(client, settings, config, validated.contacts, start_paused=start_paused,
+        await start_campaign_workflow(client, settings, config, len(validated.contacts), start_paused=start_paused,
                                       fingerprint=fingerprint, duplicates=len(validated.duplicates))
     except WorkflowAlreadyStartedError:  # started by the request that broke off
-        await complete_started_upload(workflow_handle(client, config), validated.contacts)
+        pass
     await repo.mark_launched(db, config.tenant_id, config.campaign_id)
     return existing
 

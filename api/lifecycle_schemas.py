@@ -336,8 +336,6 @@ class CampaignOutFull(BaseModel):
     percentage: float
     estimated_completion: datetime | None
     pause_reason: str | None
-    missing_contacts: int = Field(0, description="Contacts of the upload that never arrived: its request "
-                                  "broke off and was not retried with its Idempotency-Key")
     run: int = Field(description="Run of the campaign workflow (it continues as new as it grows)")
     configuration: ConfigurationOut
 

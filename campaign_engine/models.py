@@ -150,51 +150,56 @@ class CampaignConfig(BaseModel):
     # Task queue of the place_call activity: one per carrier account, rate-limited by the
     # server across all workers (see worker.py).
     dial_task_queue: str | None = None
-    # Children one campaign run starts before it continues as new (tests lower it).
+    # Children one campaign run starts before it continues as new (tests lower it): Temporal
+    # allows a run 2,000 pending children and advises about 1,000.
     children_per_run: int = Field(1_000, ge=1, le=1_000)
-    # What continue-as-new may carry (compressed state and the contacts not started yet;
-    # Temporal refuses an input over 2 MB). Contacts that do not fit are started as workflows
-    # of their own instead (tests lower it).
-    carry_limit_bytes: int = Field(1_500_000, ge=1, le=1_800_000)
-    # How often a run holding contacts that report by signal (handed over, or started outside
-    # its children) looks for ones whose workflow ended without a report (tests lower it).
-    ended_contacts_check_seconds: float = Field(600.0, gt=0)
+    # Contacts launched ahead of the dial queue (started, due, not yet asking), and the most
+    # requests the dial queue holds; a contact asking when it is full is told to ask again
+    # later. Together they bound the campaign's state whatever its size.
+    launch_ahead: int = Field(500, ge=1, le=1_000)
+    dial_queue_limit: int = Field(1_000, ge=1, le=2_000)
+    # How often a campaign with contacts in flight asks the ones silent past their next
+    # expected word whether their workflow still runs (tests lower it).
+    silent_contact_check_seconds: float = Field(600.0, gt=0)
 
 
 class CampaignInput(BaseModel):
-    """Input of CampaignWorkflow; also what continue-as-new carries."""
+    """Input of CampaignWorkflow: the campaign's contacts are rows in the store, never here."""
 
     config: CampaignConfig
-    contacts: list[Contact] = Field(default_factory=list)
-    # Contacts the uploader will send in total (the rest arrive by the add_contacts signal):
-    # the campaign never completes before it has them all.
-    expected_contacts: int = 0
+    total_contacts: int = 0  # rows in the store (keys 0..total-1)
     start_paused: bool = False  # a draft: accepted, not started until `resume`
     duplicates_merged: int = 0  # rows of the upload the API merged as duplicates
-    carried: CampaignState | None = None
-    unstarted: list[Contact] = Field(default_factory=list)  # accepted, child not started yet
-    # `carried` and `unstarted` compressed (what continue-as-new sends: Temporal refuses an
-    # input over 2 MB, and 10,000 contacts are more than that as plain JSON).
-    packed: str | None = None
-    # An upload's first contacts, compressed (campaign_engine.packing): the API sends these
-    # instead of `contacts`, which stays for starts by older code and by tests.
-    packed_contacts: str | None = None
+    carried: CampaignState | None = None  # what continue-as-new carries (bounded)
+
+
+class LaunchRow(BaseModel):
+    """One contact as the campaign launches it: what its workflow needs, no personal data."""
+
+    key: int
+    label: str  # the masked number, for summaries
+    scheduled_at: datetime | None = None
+    zones: list[str] = Field(default_factory=list)
+
+
+class LaunchPageRequest(BaseModel):
+    tenant_id: str
+    campaign_id: str
+    after_key: int  # keyset cursor: rows with a larger key
+    below_key: int  # ... and smaller than this (the contacts the campaign knows of)
+    limit: int
 
 
 class ContactCallInput(BaseModel):
-    """Input of ContactCallWorkflow."""
+    """Input of ContactCallWorkflow. The number, name and custom data stay in the store: the
+    dial and webhook activities read them there."""
 
     campaign_workflow_id: str
     config: CampaignConfig
-    contact: Contact
-    # The campaign was running and ungated when it started this child: the first call
+    contact: LaunchRow
+    # The campaign was running and ungated when it started this contact: the first call
     # needs no grant. Every later call asks the campaign first.
     first_call_granted: bool = False
-    # The final report travels as this workflow's result, which the campaign run that started
-    # it awaits (fewer events and workflow tasks than a signal), until the campaign hands it
-    # over before continuing as new (`report_by_signal`). False for children started before
-    # this existed: they signal their final report, as they always did.
-    final_report_as_result: bool = False
 
 
 # --- the telephony provider's side ---------------------------------------------------------
@@ -209,8 +214,14 @@ class CallRequest(BaseModel):
     campaign_id: str
     tenant_id: str
     agent_id: str
-    to: str  # E.164
+    contact_key: int
+    # The number, the caller id and the agent's variables are filled in by the dial activity
+    # from the store: personal data never travels through Temporal.
+    to: str = ""  # E.164
     from_number: str | None = None
+    from_numbers: list[str] = Field(default_factory=list)
+    caller_id_strategy: str = "round_robin"
+    context_based: bool = False
     # Sent to the agent with the call when the campaign is context based.
     variables: dict[str, Any] = Field(default_factory=dict)
     detect_voicemail: bool = False
@@ -272,11 +283,16 @@ class AttemptRecord(BaseModel):
 
 
 class AttemptReport(BaseModel):
-    """Signal from a contact workflow to its campaign after every attempt (and at the end)."""
+    """The one way a contact tells its campaign how it stands: a signal after every attempt,
+    on every wait it begins, and at its end (`state` final). It carries the contact's whole
+    summary, so the store's row is overwritten with it and nothing is kept per contact."""
 
     key: int
-    attempt: AttemptRecord | None = None
+    attempt: AttemptRecord | None = None  # the attempt that just ended, if one did
     state: ContactState
+    attempts: int = 0  # calls made so far
+    last_outcome: Outcome | None = None
+    talk_seconds: float = 0.0
     disposition: Outcome | None = None
     next_call_at: datetime | None = None
     reason: str | None = None
@@ -291,26 +307,27 @@ class DialRequest(BaseModel):
 
 
 class RedialUpdate(BaseModel):
-    """New redial configuration for a running campaign and its contacts."""
+    """Signal to contact workflows: the campaign's redial configuration changed."""
 
     redial: RedialPolicy
     redial_rules: RuleBasedRedial | None = None
 
 
 class DialGrant(BaseModel):
-    """Signal from the campaign to a contact workflow: dial now, or stop."""
+    """Signal from the campaign to a contact workflow: dial now, stop, or ask again later."""
 
     attempt: int
     stop: ContactState | None = None  # REMOVED or CANCELED: do not dial, end
     reason: str | None = None
     granted_at: datetime | None = None  # campaign time of the grant: when the dial was decided
+    retry_at: datetime | None = None  # the dial queue is full: ask again at this time
 
 
 class ContactStatus(BaseModel):
-    """Answer of ContactCallWorkflow's `status` query."""
+    """Answer of ContactCallWorkflow's `status` query, and its result."""
 
     key: int
-    phone: str
+    label: str  # the masked number
     state: ContactState
     attempts: list[AttemptRecord]
     max_attempts: int
@@ -318,12 +335,10 @@ class ContactStatus(BaseModel):
     next_action: str | None = None
     next_action_at: datetime | None = None
     reason: str | None = None
-    # Only in the workflow's result: the report the campaign applies at the end.
-    final_report: AttemptReport | None = None
 
 
 class ContactSummary(BaseModel):
-    """The campaign workflow's compact record of one contact (carried across continue-as-new)."""
+    """One contact as the store has it (GET /campaigns/{id}/contacts, exports)."""
 
     key: int
     phone: str
@@ -334,67 +349,54 @@ class ContactSummary(BaseModel):
     last_outcome: Outcome | None = None
     talk_seconds: float = 0.0
     reason: str | None = None
-    # The contact's own time zones for the calling window (empty when the campaign has none).
-    zones: list[str] = Field(default_factory=list)
 
 
 class CampaignState(BaseModel):
-    """What the campaign workflow keeps, and carries across continue-as-new."""
+    """What the campaign workflow keeps and carries across continue-as-new: counters, the
+    cursor into the store's contacts and what is in flight, never a list of every contact
+    (see CampaignConfig.launch_ahead and dial_queue_limit for the bounds)."""
 
-    contacts: list[ContactSummary] = Field(default_factory=list)
-    received_chunks: list[str] = Field(default_factory=list)
-    # What each append answered ([added, duplicates]), by chunk id: a replay gets the same.
-    append_results: dict[str, list[int]] = Field(default_factory=dict)
-    # When the campaign began to wait for its upload's batches, and how many never came.
-    upload_started_at: datetime | None = None
-    missing_contacts: int = 0
-    received_contacts: int = 0
-    duplicates_merged: int = 0
     status: CampaignStatus = CampaignStatus.IN_PROGRESS
     started_at: datetime | None = None
     paused_at: datetime | None = None
     finished_at: datetime | None = None
     pause_reason: str | None = None
+    total: int = 0  # contacts in the store: keys 0..total-1
+    duplicates_merged: int = 0
+    next_key: int = 0  # the cursor: every contact with a smaller key was launched or ended
+    final: int = 0  # contacts that reached a final state
     calls_placed: int = 0
     outcome_counts: dict[str, int] = Field(default_factory=dict)
     answered_calls: int = 0
     answered_talk_seconds: float = 0.0
     runs: int = 1
-    # Contacts that asked to dial and wait for a slot, in arrival order.
-    dial_queue: list[DialRequest] = Field(default_factory=list)
-    # Contacts to tell to stop (removal, cancel) that have not been told yet.
-    stops_to_send: list[int] = Field(default_factory=list)
-    removals_requested: list[int] = Field(default_factory=list)
-    # Contacts to send the new redial configuration to.
-    policy_to_send: list[int] = Field(default_factory=list)
+    # In flight: [key, attempt] asking to dial, in arrival order; keys on a call; keys
+    # launched as due that have not asked yet; keys removed before their launch.
+    queue: list[list[int]] = Field(default_factory=list)
+    dialing: list[int] = Field(default_factory=list)
+    fresh: list[int] = Field(default_factory=list)
+    skip: list[int] = Field(default_factory=list)
+    # Signals to every open contact still to send ("stop", "policy"), by activity.
+    broadcasts: list[str] = Field(default_factory=list)
     # Pacing (callsPerSecond): the token bucket's level and when it was last computed.
     pace_tokens: float = 0.0
     pace_at: datetime | None = None
 
 
-class ContactStartRequest(BaseModel):
-    """Contacts a campaign starts as workflows of their own, not as its children: those it
-    cannot carry across continue-as-new (see CampaignConfig.carry_limit_bytes)."""
+class AppendNotice(BaseModel):
+    """Update to a campaign: the API wrote appended rows; the campaign's contacts now go to
+    `total_contacts` (keys below it)."""
 
-    campaign_workflow_id: str
-    task_queue: str
-    config: CampaignConfig
-    packed_contacts: str  # campaign_engine.packing
+    total_contacts: int
+    duplicates: int = 0
 
 
-class EndedContact(BaseModel):
-    """A contact whose workflow ended without reporting its end (terminated, failed, timed out)."""
+class ContactRemoval(BaseModel):
+    """Answer of the remove_contact update: REMOVED when done, else the stop is on its way
+    to the contact's workflow (DIALING: its live call finishes first)."""
 
     key: int
-    status: str  # 'terminated', 'failed', 'timed out', 'canceled'
-
-
-class ContactBatch(BaseModel):
-    """Contacts delivered to a campaign after its start (large uploads, appends)."""
-
-    chunk_id: str  # the receiver drops a chunk it has already taken
-    contacts: list[Contact] = Field(default_factory=list)
-    packed: str | None = None  # the contacts compressed (campaign_engine.packing), as the API sends them
+    state: ContactState
 
 
 class AppendResult(BaseModel):
@@ -411,19 +413,6 @@ class ControlResult(BaseModel):
     at: datetime
     active_calls: int
     detail: str | None = None
-
-
-class ContactPageRequest(BaseModel):
-    state: ContactState | None = None
-    disposition: Outcome | None = None
-    offset: int = 0
-    limit: int = 100
-
-
-class ContactPage(BaseModel):
-    contacts: list[ContactSummary]
-    total: int
-    next_offset: int | None
 
 
 class CampaignProgress(BaseModel):
@@ -449,10 +438,6 @@ class CampaignProgress(BaseModel):
     finished_at: datetime | None
     run: int
     pause_reason: str | None = None
-    # Contacts of the upload that never reached the campaign (its request broke off and was
-    # not retried): counted here instead of being waited for for ever.
-    missing_contacts: int = 0
-    contacts: list[ContactSummary] = Field(default_factory=list)
 
 
 class CampaignSummary(BaseModel):

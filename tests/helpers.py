@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from campaign_engine.phones import mask_phone
-from campaign_engine.models import CampaignConfig, CampaignInput, Contact, RedialPolicy
+from campaign_engine.models import CampaignConfig, CampaignInput, Contact, ContactSummary, RedialPolicy
 
 T = TypeVar("T")
 
@@ -53,8 +53,48 @@ def make_contacts(n: int, start: int = 0, **extra) -> list[Contact]:
     ]
 
 
-def campaign_input(config: CampaignConfig, contacts: list[Contact]) -> CampaignInput:
-    return CampaignInput(config=config, contacts=contacts, expected_contacts=len(contacts))
+async def launch_campaign(client, config: CampaignConfig, contacts: list[Contact], *, task_queue: str,
+                          start_paused: bool = False, **start_options):
+    """What an upload does, without the API: the rows into the store (this module's
+    DATABASE_URL), then the campaign's workflow. Returns its handle."""
+    from campaign_engine.models import CampaignStatus
+    from campaign_engine.settings import Settings
+    from campaign_engine.store import repo
+    from campaign_engine.store.db import store_engine
+    from workflows.campaign import CampaignWorkflow
+
+    db = store_engine(Settings())
+    try:
+        status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
+        await repo.create_campaign(db, config, contacts, status=status, received=len(contacts), duplicates=0)
+        await repo.mark_launched(db, config.tenant_id, config.campaign_id)
+    finally:
+        await db.dispose()
+    return await client.start_workflow(
+        CampaignWorkflow.run, CampaignInput(config=config, total_contacts=len(contacts), start_paused=start_paused),
+        id=start_options.pop("id", f"campaign/{config.tenant_id}/{config.campaign_id}"), task_queue=task_queue,
+        **start_options)
+
+
+async def store_contacts(config: CampaignConfig) -> list[ContactSummary]:
+    """The campaign's contacts as the store has them, in key order."""
+    return await campaign_rows(config.tenant_id, config.campaign_id)
+
+
+async def campaign_rows(tenant_id: str, campaign_id: str) -> list[ContactSummary]:
+    """A campaign's contacts as the store has them, in key order."""
+    from campaign_engine.settings import Settings
+    from campaign_engine.store import repo
+    from campaign_engine.store.db import store_engine
+
+    db = store_engine(Settings())
+    try:
+        rows, _ = await repo.contacts_page(db, tenant_id, campaign_id, limit=1_000_000)
+    finally:
+        await db.dispose()
+    return [ContactSummary(key=r.key, phone=r.phone, state=r.state, attempts=r.attempts, disposition=r.disposition,
+                           next_call_at=r.next_call_at, last_outcome=r.last_outcome, talk_seconds=r.talk_seconds,
+                           reason=r.reason) for r in rows]
 
 
 def incompressible_text(n: int, seed: int) -> str:

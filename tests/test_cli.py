@@ -12,9 +12,8 @@ from pathlib import Path
 from activities.providers.simulated import CarrierLedger
 from campaign_engine.cli import run_status
 from tests.conftest import engine_settings
-from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from worker import running_worker
-from workflows.campaign import CampaignWorkflow
 
 
 async def test_cli_status_of_a_campaign_that_does_not_answer_says_so_in_one_line(dev_env, task_queue, carrier_db):
@@ -38,8 +37,7 @@ async def test_cli_status_of_a_terminated_campaign_is_failed_and_watching_it_end
     config = make_config(f"CAMP-CLI-{uuid.uuid4().hex[:6]}")
     wf_id = f"campaign/acme/{config.campaign_id}"
     async with running_worker(dev_env.client, settings):
-        handle = await dev_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(2)), id=wf_id, task_queue=task_queue)
+        handle = await launch_campaign(dev_env.client, config, make_contacts(2), id=wf_id, task_queue=task_queue)
 
         ledger = CarrierLedger(carrier_db)
 
@@ -98,8 +96,7 @@ async def test_list_and_status_take_the_address_and_namespace_on_the_command_lin
     config = make_config(f"CAMP-CLI-{uuid.uuid4().hex[:6]}")
     wf_id = f"campaign/acme/{config.campaign_id}"
     async with running_worker(dev_env.client, settings):
-        handle = await dev_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(1)), id=wf_id, task_queue=task_queue)
+        handle = await launch_campaign(dev_env.client, config, make_contacts(1), id=wf_id, task_queue=task_queue)
         await handle.result()
         status, out, err = await _cli("status", wf_id, "--json", "--address", address, "--namespace", "default")
         assert status == 0, err

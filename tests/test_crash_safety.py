@@ -26,7 +26,7 @@ from api.main import create_app
 from campaign_engine.models import CampaignStatus, ContactState
 from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
-from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 
@@ -156,8 +156,7 @@ async def test_worker_killed_while_final_reports_cross_continue_as_new(dev_env, 
     ledger = CarrierLedger(carrier_db)
     worker = start_worker(env)
     try:
-        handle = await dev_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, make_contacts(n)), id=wf_id, task_queue=task_queue)
+        handle = await launch_campaign(dev_env.client, config, make_contacts(n), id=wf_id, task_queue=task_queue)
         await wait_for(lambda: asyncio.to_thread(lambda: len(ledger.calls(config.campaign_id))), lambda c: c >= 40,
                        timeout=120, what="40 calls placed (past the first continue-as-new)")
         kill(worker)

@@ -15,7 +15,7 @@ from activities.providers.simulated import CarrierLedger
 from campaign_engine.models import CampaignStatus, Outcome, RedialPolicy
 from campaign_engine.policy.windows import CallingWindow
 from tests.conftest import running_engine
-from tests.helpers import campaign_input, make_config, make_contacts
+from tests.helpers import launch_campaign, make_config, make_contacts
 from tests.test_contact_timers import sim_settings
 from worker import running_worker
 from workflows.campaign import CampaignWorkflow
@@ -43,8 +43,7 @@ async def test_contact_waits_over_closed_days_and_a_blackout_date(ts_env, carrie
     )
     wf_id = f"campaign/acme/{config.campaign_id}"
     async with running_worker(ts_env.client, settings):
-        handle = await ts_env.client.start_workflow(
-            CampaignWorkflow.run, campaign_input(config, contacts), id=wf_id, task_queue=task_queue)
+        handle = await launch_campaign(ts_env.client, config, contacts, id=wf_id, task_queue=task_queue)
         summary = await handle.result()
         status = await ts_env.client.get_workflow_handle(f"{wf_id}/contact/0").query(ContactCallWorkflow.status)
     assert summary.status == CampaignStatus.COMPLETED

@@ -36,7 +36,7 @@ from campaign_engine.store.db import create_engine
 from campaign_engine.store.records import CampaignChanges
 from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
-from tests.helpers import campaign_input, make_config, make_contacts, wait_for
+from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from tests.test_crash_safety import (
     ROOT,
     assert_carrier_record_is_clean,
@@ -285,8 +285,7 @@ async def test_reports_received_during_the_flush_before_continue_as_new_are_reco
         async with running_worker(dev_env.client, settings):
             # A short workflow task timeout, so a 1.5 s flush spans workflow tasks (the SDK
             # heartbeats the task and hands the workflow the signals that came meanwhile).
-            handle = await dev_env.client.start_workflow(
-                CampaignWorkflow.run, campaign_input(config, contacts), id=wf_id, task_queue=task_queue,
+            handle = await launch_campaign(dev_env.client, config, contacts, id=wf_id, task_queue=task_queue,
                 task_timeout=timedelta(seconds=1))
             await repo.mark_launched(db, config.tenant_id, config.campaign_id)
             summary = await asyncio.wait_for(handle.result(), timeout=120)

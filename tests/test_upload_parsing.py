@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import random
 import tracemalloc
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from pydantic_core import to_json
 
 from api import campaigns
 from api.errors import install_error_handlers
@@ -30,7 +28,6 @@ from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn, ContactIn
 from campaign_engine import phones
 from campaign_engine.models import Contact
-from campaign_engine.packing import PIECE_BYTES, pack_in_chunks, unpack_contacts
 from campaign_engine.phones import InvalidPhoneNumber, mask_phone, normalize_e164, parse_phone
 from campaign_engine.policy.windows import resolve_time_zones
 from campaign_engine.settings import Settings
@@ -457,33 +454,6 @@ def test_a_parsed_upload_is_held_in_one_form_at_a_time(model):
 
 
 # --- chunks -----------------------------------------------------------------------------------
-
-
-def _contacts(n: int, note_bytes: int) -> list[Contact]:
-    return [Contact(key=i, phone=f"+9198{i:08d}", masked="+91 98xxxxxx00", custom_data={"notes": "x" * note_bytes})
-            for i in range(n)]
-
-
-def test_contacts_travel_compressed_in_pieces_of_at_most_chunk_bytes_in_order():
-    small = _contacts(1000, 300)
-    pieces = pack_in_chunks(small)
-    assert len(pieces) == 1 and unpack_contacts(pieces[0]) == small
-    # Compressed, far below the JSON it stands for (what the workflow's history stores).
-    assert len(pieces[0]) * 5 < len(to_json(small))
-    assert [unpack_contacts(p) for p in pack_in_chunks([])] == [[]]
-    # Incompressible custom data: several pieces, each within the limit, nothing lost or reordered.
-    rng = random.Random(3)
-    big = [Contact(key=i, phone=f"+9198{i:08d}",
-                   custom_data={"blob": "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(3000))})
-           for i in range(1000)]
-    pieces = pack_in_chunks(big)
-    assert len(pieces) > 1
-    assert all(len(p) <= PIECE_BYTES for p in pieces)
-    assert [c for p in pieces for c in unpack_contacts(p)] == big
-    # One contact larger than the limit on its own is still one piece (never dropped).
-    huge = [Contact(key=0, phone="+919800000000",
-                    custom_data={"blob": "".join(rng.choice("0123456789abcdef") for _ in range(2_500_000))})]
-    assert [unpack_contacts(p) for p in pack_in_chunks(huge)] == [huge]
 
 
 def test_eta_is_computed_from_the_contacts_due_times():

@@ -5,6 +5,10 @@ call, wait for its outcome (the provider's callback arrives as a signal; if it d
 ask the provider), and redial after the configured interval while attempts remain. Every
 wait is a durable timer, so hours-long waits survive any restart.
 
+It tells the campaign how it stands by one signal, `contact_report`, after every attempt,
+on every wait it begins and at its end; it never carries the contact's number or data (the
+dial and webhook activities read them from the store).
+
 Customer webhooks (`notificationWebhookUrl`): after each attempt the `call.ended` delivery is
 started and not awaited, so the contact goes on at once (redial wait, next call). The handles
 are kept and awaited only at the very end, after the final report to the campaign; a delivery
@@ -23,6 +27,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from campaign_engine.contract import Activity, CampaignSignal
     from campaign_engine.ids import contact_workflow_id, idempotency_key
     from campaign_engine.models import (
         AttemptRecord,
@@ -38,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         PlacedCall,
         RedialUpdate,
     )
-    from campaign_engine.policy.caller_id import choose_caller_id
     from campaign_engine.policy.redial import describe_wait
     from campaign_engine.policy.redial_rules import decide_next_call
     from campaign_engine.policy.windows import is_open, next_open, window_state
@@ -67,17 +71,13 @@ WEBHOOK_RETRY = RetryPolicy(
 )
 WEBHOOK_TIMEOUT = timedelta(seconds=30)
 WEBHOOK_GIVE_UP = timedelta(hours=24)
-# Workflows started before customer webhooks existed replay without them.
-WEBHOOKS_PATCH = "customer-webhooks"
-# A contact that cannot ask its campaign for a call (the campaign is gone) ends.
-CAMPAIGN_GONE_PATCH = "stop-when-campaign-gone"
 
 
 def start_webhook_delivery(delivery: WebhookDelivery) -> workflow.ActivityHandle:
     """Start one customer webhook delivery; the caller does not wait for it (see
     `await_webhook_deliveries`)."""
     return workflow.start_activity(
-        "deliver_webhook",
+        Activity.DELIVER_WEBHOOK,
         delivery,
         start_to_close_timeout=WEBHOOK_TIMEOUT,
         schedule_to_close_timeout=WEBHOOK_GIVE_UP,
@@ -115,10 +115,8 @@ class ContactCallWorkflow:
         self._zones = input.contact.zones
         # Customer webhook deliveries started and not awaited yet.
         self._deliveries: list[workflow.ActivityHandle] = []
-        # The final report goes by signal, not only as the result (see ContactCallInput).
-        # Once this contact has signalled the campaign for anything, its end goes by signal
-        # too: the campaign stops counting on the result of a contact that talks to it.
-        self._report_by_signal = not input.final_report_as_result
+        # Set by dial_grant when the campaign's dial queue is full: ask again then.
+        self._retry_at: datetime | None = None
         # Set by policy_update: a redial wait under way is planned again with the new rules.
         self._policy_changed = False
 
@@ -139,15 +137,14 @@ class ContactCallWorkflow:
         if grant.stop is not None:
             if self._stop is None:
                 self._stop = grant
+        elif grant.retry_at is not None:
+            self._retry_at = grant.retry_at
         else:
             self._grants[grant.attempt] = grant.granted_at
 
     @workflow.signal
-    def report_by_signal(self) -> None:
-        """The campaign run that started this contact is about to continue as new: the run
-        after it is not the parent and never sees this workflow's result, so the final report
-        must go by signal to the campaign's workflow id."""
-        self._report_by_signal = True
+    def ping(self) -> None:
+        """The campaign checking that this workflow still runs (a signal to a closed one fails)."""
 
     @workflow.signal
     def policy_update(self, update: RedialUpdate) -> None:
@@ -162,7 +159,7 @@ class ContactCallWorkflow:
         c = self._input.contact
         return ContactStatus(
             key=c.key,
-            phone=c.phone,
+            label=c.label,
             state=self._state,
             attempts=self._attempts,
             max_attempts=self._max_attempts,
@@ -317,27 +314,32 @@ class ContactCallWorkflow:
         return self._stop is not None
 
     async def _ask_to_dial(self, attempt: int) -> bool:
-        """Ask the campaign for a dial slot (pause, concurrency, pacing live there)."""
-        self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
-        asked = await self._signal_campaign(
-            "dial_request", DialRequest(key=self._input.contact.key, attempt=attempt)
-        )
-        if not asked and self._stop is None and workflow.patched(CAMPAIGN_GONE_PATCH):
-            # Its campaign has no running workflow (an operator terminated it): nobody can
-            # grant this call, and the contact would otherwise wait for ever.
-            self._stop = DialGrant(attempt=0, stop=ContactState.CANCELED,
-                                   reason="the campaign's workflow has ended (terminated?): no further calls")
-        await workflow.wait_condition(lambda: attempt in self._grants or self._stop is not None)
-        return self._stop is None
+        """Ask the campaign for a dial slot (pause, concurrency, pacing live there). A full
+        dial queue answers "ask again at": the contact waits on a timer and asks again."""
+        while True:
+            self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
+            self._retry_at = None
+            asked = await self._signal_campaign(
+                CampaignSignal.DIAL_REQUEST, DialRequest(key=self._input.contact.key, attempt=attempt))
+            if not asked and self._stop is None:
+                # Its campaign has no running workflow (an operator terminated it): nobody can
+                # grant this call, and the contact would otherwise wait for ever.
+                self._stop = DialGrant(attempt=0, stop=ContactState.CANCELED,
+                                       reason="the campaign's workflow has ended (terminated?): no further calls")
+            await workflow.wait_condition(
+                lambda: attempt in self._grants or self._stop is not None or self._retry_at is not None)
+            if self._stop is not None or attempt in self._grants:
+                return self._stop is None
+            assert self._retry_at is not None
+            wait = self._retry_at - workflow.now()
+            if await self._wait_unless_stopped(wait, "the campaign's dial queue is full: ask again"):
+                return False
 
     async def _call(self, attempt: int) -> AttemptRecord | None:
         """Place one call and wait for its final outcome. None: credentials refused."""
         cfg, contact = self._input.config, self._input.contact
         placed_at = workflow.now()
         self._set(ContactState.DIALING, f"call {attempt} of {self._max_attempts}", placed_at)
-        variables: dict = {}
-        if cfg.is_context_based:
-            variables = {"name": contact.name, "email": contact.email, **contact.custom_data}
         request = CallRequest(
             idempotency_key=idempotency_key(self._wf_id, attempt),
             contact_workflow_id=self._wf_id,
@@ -345,11 +347,11 @@ class ContactCallWorkflow:
             campaign_id=cfg.campaign_id,
             tenant_id=cfg.tenant_id,
             agent_id=cfg.agent_id,
-            to=contact.phone,
+            contact_key=contact.key,
             exclude_call_ids=[a.call_id for a in self._attempts if a.call_id],
-            from_number=choose_caller_id(cfg.from_numbers, cfg.caller_id_strategy, contact.phone,
-                                         contact.key + attempt, self._wf_id) if cfg.from_numbers else None,
-            variables=variables,
+            from_numbers=cfg.from_numbers,
+            caller_id_strategy=cfg.caller_id_strategy,
+            context_based=cfg.is_context_based,
             # Tell a machine from a person (the provider's deployment setting can turn it off).
             detect_voicemail=True,
             # The campaign decided the dial when it granted it (pacing is counted there). It
@@ -364,7 +366,7 @@ class ContactCallWorkflow:
                 # A carrier account with a calls-per-second cap: its own task queue, which the
                 # server rate-limits across every worker and campaign.
                 placed = await workflow.execute_activity(
-                    "place_call", request, result_type=PlacedCall, task_queue=cfg.dial_task_queue,
+                    Activity.PLACE_CALL, request, result_type=PlacedCall, task_queue=cfg.dial_task_queue,
                     start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
                     retry_policy=PLACE_CALL_RETRY, summary=summary,
                 )
@@ -374,7 +376,7 @@ class ContactCallWorkflow:
                 # so a freed slot is redialled sooner. A retry after a crash is as safe as an
                 # activity's: the provider dials once per idempotency key.
                 placed = await workflow.execute_local_activity(
-                    "place_call", request, result_type=PlacedCall,
+                    Activity.PLACE_CALL, request, result_type=PlacedCall,
                     start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
                     retry_policy=PLACE_CALL_RETRY, summary=summary,
                 )
@@ -384,7 +386,7 @@ class ContactCallWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == "ProviderAuthError":
                 self._reason = f"provider refused the credentials: {cause.message}"
                 await self._signal_campaign(
-                    "provider_blocked", DialRequest(key=contact.key, attempt=attempt, blocked_reason=self._reason)
+                    CampaignSignal.PROVIDER_BLOCKED, DialRequest(key=contact.key, attempt=attempt, blocked_reason=self._reason)
                 )
                 try:
                     await workflow.wait_condition(
@@ -448,7 +450,7 @@ class ContactCallWorkflow:
                 pass
             try:
                 status = await workflow.execute_activity(
-                    "fetch_call_status",
+                    Activity.FETCH_CALL_STATUS,
                     request.model_copy(update={"call_id": placed.call_id}),
                     result_type=CallOutcome,
                     start_to_close_timeout=PLACE_CALL_TIMEOUT,
@@ -477,14 +479,9 @@ class ContactCallWorkflow:
         self._set(state)
         self._disposition = disposition
         self._reason = reason
-        report = self._attempt_report(state, record, disposition=disposition)
-        if self._report_by_signal or any(not d.done() for d in self._deliveries):
-            # Signalled now when the result would come late (a webhook still retrying holds
-            # only this contact's workflow open, never the campaign) or would reach a run
-            # that is gone. The campaign applies a final report once, so both are harmless.
-            await self._signal_campaign("attempt_report", report)
+        await self._report(state, record, disposition=disposition)
         await await_webhook_deliveries(self._deliveries)
-        return self.status().model_copy(update={"final_report": report})
+        return self.status()
 
     async def _end_stopped(self) -> ContactStatus:
         assert self._stop is not None
@@ -500,7 +497,7 @@ class ContactCallWorkflow:
         day is logged, not raised: webhooks never block or fail the campaign.
         """
         cfg = self._input.config
-        if not cfg.notification_webhook_url or not workflow.patched(WEBHOOKS_PATCH):
+        if not cfg.notification_webhook_url:
             return
         delivery_id = call_delivery_id(self._wf_id, record.attempt)
         self._deliveries.append(start_webhook_delivery(WebhookDelivery(
@@ -508,8 +505,10 @@ class ContactCallWorkflow:
             tenant_id=cfg.tenant_id,
             delivery_id=delivery_id,
             event=CALL_ENDED,
+            # The contact's number and data are added by the activity, from the store.
+            contact_key=self._input.contact.key,
             payload=call_ended_document(
-                cfg, self._input.contact, record,
+                cfg, record,
                 delivery_id=delivery_id,
                 reference_id=idempotency_key(self._wf_id, record.attempt),
                 max_attempts=self._max_attempts,
@@ -520,15 +519,20 @@ class ContactCallWorkflow:
     async def _report(self, state: ContactState, record: AttemptRecord | None, *,
                       next_call_at=None, disposition: Outcome | None = None) -> None:
         await self._signal_campaign(
-            "attempt_report", self._attempt_report(state, record, next_call_at=next_call_at, disposition=disposition)
+            CampaignSignal.CONTACT_REPORT,
+            self._attempt_report(state, record, next_call_at=next_call_at, disposition=disposition),
         )
 
     def _attempt_report(self, state: ContactState, record: AttemptRecord | None, *,
                         next_call_at=None, disposition: Outcome | None = None) -> AttemptReport:
+        ended = [a for a in self._attempts if a.outcome is not None]
         return AttemptReport(
             key=self._input.contact.key,
             attempt=record,
             state=state,
+            attempts=len(ended),
+            last_outcome=ended[-1].outcome if ended else None,
+            talk_seconds=sum(a.duration_seconds or 0.0 for a in ended if a.outcome == Outcome.COMPLETED),
             disposition=disposition,
             next_call_at=next_call_at,
             reason=self._reason,
@@ -537,7 +541,6 @@ class ContactCallWorkflow:
     async def _signal_campaign(self, name: str, arg) -> bool:
         """Whether the signal reached the campaign. By workflow id without run id: it reaches
         the campaign's current run, whatever continue-as-new did since this contact started."""
-        self._report_by_signal = True
         handle = workflow.get_external_workflow_handle(self._input.campaign_workflow_id)
         try:
             await handle.signal(name, arg)

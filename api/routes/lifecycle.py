@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -57,16 +57,15 @@ from api.lifecycle_schemas import (
     UploadTarget,
 )
 from campaign_engine.ids import campaign_workflow_id, is_safe_id
-from campaign_engine.packing import pack_in_chunks
 from campaign_engine.models import (
     CampaignConfig,
     CampaignProgress,
     CampaignStatus,
-    ContactBatch,
-    ContactPageRequest,
+    AppendNotice,
+    ContactRemoval,
     ContactState,
-    ContactSummary,
 )
+from campaign_engine.store import repo, roster
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from campaign_engine.status import campaign_status
 from workflows.campaign import CampaignWorkflow
@@ -76,8 +75,6 @@ router = APIRouter(tags=["campaign lifecycle"])
 # How long a query or an update may take before the API answers 503 (no worker answering).
 QUERY_TIMEOUT = timedelta(seconds=20)
 UPDATE_TIMEOUT = timedelta(seconds=60)
-# The contacts query is paged with this many contacts per page.
-CONTACT_PAGE = 2000
 
 # The campaign workflow's ApplicationError types, as HTTP statuses (one per code: the state
 # errors are 409 wherever they are met).
@@ -178,21 +175,6 @@ async def final_status(handle: WorkflowHandle, campaign_id: str) -> tuple[str, C
     return api_status(progress, execution), progress
 
 
-async def all_contacts(handle: WorkflowHandle, campaign_id: str,
-                       progress: CampaignProgress | None = None) -> list[ContactSummary]:
-    """Every contact's summary: from the progress query when it lists them all, else paged."""
-    if progress is not None and len(progress.contacts) >= progress.total_contacts:
-        return list(progress.contacts)
-    out: list[ContactSummary] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = await query(handle, campaign_id, CampaignWorkflow.contacts,
-                           ContactPageRequest(offset=offset, limit=CONTACT_PAGE))
-        out.extend(page.contacts)
-        offset = page.next_offset
-    return out
-
-
 def configuration(config: CampaignConfig) -> ConfigurationOut:
     return ConfigurationOut(
         agent_id=config.agent_id,
@@ -284,7 +266,7 @@ async def upload_campaign_data(
         fingerprint = body_fingerprint(raw)
     del raw
     if body.campaign_id is not None:
-        return await append_rows(client, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
+        return await append_rows(client, db, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
                                  idempotency_key, fingerprint)
     missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
                if not value]
@@ -318,58 +300,52 @@ async def upload_campaign_data(
 
 
 async def append_rows(
-    client: Client, tenant_id: str, campaign_id: str, rows: list, schedule_time: datetime | None,
+    client: Client, db: AsyncEngine, tenant_id: str, campaign_id: str, rows: list, schedule_time: datetime | None,
     idempotency_key: str | None, fingerprint: str | None,
 ) -> UploadCampaignDataOut:
-    """Append the raw `rows` (consumed: see validate_rows); `fingerprint` is body_fingerprint
-    of the request, needed only with an Idempotency-Key."""
-    handle = campaign_handle(client, tenant_id, campaign_id)
-    config: CampaignConfig = await query(handle, campaign_id, CampaignWorkflow.config)
+    """Append the raw `rows` (consumed: see validate_rows): the rows are written to the
+    store first, then the campaign is told how far its contacts now go. `fingerprint` is
+    body_fingerprint of the request, needed only with an Idempotency-Key."""
+    row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
+    if row is None:
+        raise not_found(campaign_id)
+    config = CampaignConfig.model_validate(row.config)
     validated = validate_rows(rows, scheduled=config.is_scheduled, default_time=schedule_time,
                               zones_for=config_zone_resolver(config))
     out = UploadCampaignDataOut(
-        message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status="",
+        message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status=row.status,
         uploaded_count=0, failed_count=len(validated.errors), duplicate_count=len(validated.duplicates),
-        total_contacts=0, errors=_row_errors(validated.errors),
+        total_contacts=row.total_contacts, errors=_row_errors(validated.errors),
     )
-    if idempotency_key:
-        # Batches appended under a key are named after it and the body: the campaign keeps the
-        # names, so a replay adds nothing and another body under the same key is refused.
-        prefix = "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20] + "-"
-        assert fingerprint is not None
-        chunk_base = prefix + fingerprint[:20]
-        taken: dict[str, list[int]] = await query(handle, campaign_id, CampaignWorkflow.append_results, prefix)
-        if taken:
-            if any(not name.startswith(chunk_base + "-") for name in taken):
-                raise state_error("IDEMPOTENCY_KEY_REUSED",
-                                  "this Idempotency-Key was used with a different request body",
-                                  [{"field": "Idempotency-Key", "message": "already used with another body to "
-                                    f"append contacts to campaign {campaign_id}"}])
-            out.replayed = True
-            out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
-    else:
-        chunk_base, taken = "append-" + uuid.uuid4().hex, {}
-    if validated.contacts:
-        try:
-            # "-z": compressed pieces, named apart from the plain ones of older versions (a
-            # keyed retry across an upgrade then re-sends them all; duplicates are merged).
-            for i, packed in enumerate(pack_in_chunks(validated.contacts)):
-                chunk_id = f"{chunk_base}-z{i}"
-                if chunk_id in taken:  # appended by the earlier request: its answer again
-                    added, duplicates = taken[chunk_id]
-                else:  # new, or left out by an earlier request that broke off midway
-                    result = await update(handle, campaign_id, CampaignWorkflow.append_contacts,
-                                          ContactBatch(chunk_id=chunk_id, packed=packed))
-                    added, duplicates = result.added, result.duplicates
-                out.uploaded_count += added
-                out.duplicate_count += duplicates
-        except CampaignClosed:
+    if row.status in _FINISHED:
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {row.status}: contacts can no longer be added")
+    if not validated.contacts:
+        return out
+    key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
+    appended = await roster.append_contacts(db, tenant_id, campaign_id, validated.contacts, key_hash=key_hash,
+                                            fingerprint=fingerprint)
+    if appended.other_body:
+        raise state_error("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request body",
+                          [{"field": "Idempotency-Key", "message": "already used with another body to "
+                            f"append contacts to campaign {campaign_id}"}])
+    if appended.replayed:
+        out.replayed = True
+        out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
+    handle = campaign_handle(client, tenant_id, campaign_id)
+    try:
+        await update(handle, campaign_id, CampaignWorkflow.contacts_appended,
+                     AppendNotice(total_contacts=appended.total, duplicates=appended.duplicates_total))
+    except (CampaignClosed, ApiError) as err:
+        if isinstance(err, ApiError) and err.code != "INVALID_CAMPAIGN_STATE":
+            raise
+        if not appended.replayed:  # finished meanwhile: the rows go again
+            await roster.withdraw_append(db, tenant_id, campaign_id, appended, key_hash)
             status, _ = await final_status(handle, campaign_id)
             raise state_error("INVALID_CAMPAIGN_STATE",
                               f"campaign is {status}: contacts can no longer be added") from None
+    out.uploaded_count = appended.added
+    out.duplicate_count += appended.duplicates
     status, progress = await final_status(handle, campaign_id)
-    if status in _FINISHED and not out.replayed:
-        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added")
     out.status, out.total_contacts = status, progress.total_contacts
     return out
 
@@ -385,7 +361,7 @@ async def append_rows(
     openapi_extra=openapi_body(AppendContactsIn),
 )
 async def append_contacts(
-    campaign_id: str, request: Request, tenant: TenantDep, client: ClientDep,
+    campaign_id: str, request: Request, tenant: TenantDep, client: ClientDep, db: DbDep,
     idempotency_key: IdempotencyKey = None,
 ) -> UploadCampaignDataOut:
     # As upload_campaign_data: the bytes (fingerprinted first under an Idempotency-Key) until
@@ -394,7 +370,7 @@ async def append_contacts(
     fingerprint = body_fingerprint(raw) if idempotency_key else None
     body = parse_json_body(AppendContactsIn, raw, request.headers.get("content-type"))
     del raw
-    return await append_rows(client, tenant.id, campaign_id, body.contacts, body.schedule_time,
+    return await append_rows(client, db, tenant.id, campaign_id, body.contacts, body.schedule_time,
                              idempotency_key, fingerprint)
 
 
@@ -423,14 +399,15 @@ def get_and_post(path: str, operation_id: str, **kwargs: Any) -> Callable:
     responses={404: {"description": "NOT_FOUND"},
                409: {"description": "CAMPAIGN_ALREADY_RUNNING, or INVALID_CAMPAIGN_STATE (finished)"}},
 )
-async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientDep) -> StartCampaignOut:
+async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientDep, db: DbDep) -> StartCampaignOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
     before: CampaignProgress = await query(handle, campaign_id, CampaignWorkflow.progress)
     if before.status == CampaignStatus.PAUSED:
         raise state_error("CAMPAIGN_ALREADY_RUNNING",
                        f"campaign was started and is paused; resume it with /startCampaign/{campaign_id}")
-    # A draft's contacts, read while it is still quiet (they do not change until it starts).
-    contacts = await all_contacts(handle, campaign_id, before) if before.status == CampaignStatus.DRAFT else []
+    # A draft's contacts, counted while it is still quiet (they do not change until it starts).
+    draft = before.status == CampaignStatus.DRAFT
+    scheduled, immediate = await roster.due_counts(db, tenant.id, campaign_id, datetime.now(UTC)) if draft else (0, 0)
     try:
         result = await update(handle, campaign_id, CampaignWorkflow.resume)
     except CampaignClosed:
@@ -438,14 +415,12 @@ async def start_campaign_v2(campaign_id: str, tenant: TenantDep, client: ClientD
         raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
     progress, config = await asyncio.gather(
         query(handle, campaign_id, CampaignWorkflow.progress), query(handle, campaign_id, CampaignWorkflow.config))
-    open_contacts = [c for c in contacts if not c.state.is_final]
-    scheduled = sum(1 for c in open_contacts if c.next_call_at is not None and c.next_call_at > result.at)
     return StartCampaignOut(
         campaign_id=campaign_id, campaign_name=config.name, status=result.status.value,
         started_at=progress.started_at, total_contacts=progress.total_contacts,
         scheduled_calls=scheduled,
         # Counted from the draft as it was started: fast calls may already have ended.
-        immediate_calls=len(open_contacts) - scheduled,
+        immediate_calls=immediate,
         estimated_completion=progress.estimated_completion, configuration=configuration(config),
     )
 
@@ -523,28 +498,32 @@ async def cancel_campaign(campaign_id: str, tenant: TenantDep, client: ClientDep
                404: {"description": "NOT_FOUND (campaign or contact)"},
                409: {"description": "CONTACT_ALREADY_FINAL, or INVALID_CAMPAIGN_STATE (finished campaign)"}},
 )
-async def remove_contact(campaign_id: str, phone: str, tenant: TenantDep, client: ClientDep) -> RemoveContactOut:
+async def remove_contact(campaign_id: str, phone: str, tenant: TenantDep, client: ClientDep,
+                         db: DbDep) -> RemoveContactOut:
     handle = campaign_handle(client, tenant.id, campaign_id)
     try:
         e164 = normalize_e164(phone)
     except InvalidPhoneNumber as err:
         raise ApiError(400, "BAD_REQUEST", str(err), [{"field": "phone", "message": str(err)}]) from None
+    if await repo.get_campaign(db, tenant.id, campaign_id) is None:
+        raise not_found(campaign_id)
+    found = await roster.contact_by_phone(db, tenant.id, campaign_id, e164)
+    if found is None:
+        raise ApiError(404, "NOT_FOUND", "no such contact in this campaign")
+    state = ContactState(found.state)
+    if state.is_final:
+        raise state_error("CONTACT_ALREADY_FINAL", f"contact already finished ({state.value}"
+                          + (f", {found.disposition}" if found.disposition else "") + ")")
     try:
-        summary: ContactSummary = await update(handle, campaign_id, CampaignWorkflow.remove_contact, e164)
+        removal: ContactRemoval = await update(handle, campaign_id, CampaignWorkflow.remove_contact, found.key)
     except CampaignClosed:
-        found: ContactSummary | None = await query(handle, campaign_id, CampaignWorkflow.contact, e164)
-        if found is None:
-            raise ApiError(404, "NOT_FOUND", "no such contact in this campaign") from None
-        if not found.state.is_final:
-            status, _ = await final_status(handle, campaign_id)
-            raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
-        raise state_error("CONTACT_ALREADY_FINAL", f"contact already finished ({found.state.value}"
-                       + (f", {found.disposition.value}" if found.disposition else "") + ")") from None
-    if summary.state == ContactState.REMOVED:
+        status, _ = await final_status(handle, campaign_id)
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}") from None
+    if removal.state == ContactState.REMOVED:
         return RemoveContactOut(message="Contact removed: it will not be called", campaign_id=campaign_id,
-                                phone_number=e164, state=summary.state.value, removal="done")
+                                phone_number=e164, state=removal.state.value, removal="done")
     message = ("Contact being removed: its pending timers stop and it will not be called"
-               if summary.state != ContactState.DIALING else
+               if removal.state != ContactState.DIALING else
                "Contact being removed: the call in progress finishes and no redial follows")
     return RemoveContactOut(message=message, campaign_id=campaign_id, phone_number=e164,
-                            state=summary.state.value, removal="pending")
+                            state=removal.state.value, removal="pending")

@@ -371,7 +371,7 @@ async def get_campaign(campaign_id: str, tenant: TenantDep, db: DbDep, client: C
         by_disposition=p.by_disposition, outcome_counts=p.outcome_counts, calls_placed=p.calls_placed,
         live_calls=p.live_calls, redials_made=p.redials_made, pending_redials=p.pending_redials,
         next_redial_at=p.next_redial_at, percentage=p.percentage, estimated_completion=p.estimated_completion,
-        pause_reason=p.pause_reason, missing_contacts=p.missing_contacts, run=p.run, configuration=configuration(config),
+        pause_reason=p.pause_reason, run=p.run, configuration=configuration(config),
     )
 
 

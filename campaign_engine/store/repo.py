@@ -10,32 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal_column, select, update
+from sqlalchemy import and_, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_engine.models import CampaignConfig, CampaignStatus, Contact, ContactState
-from campaign_engine.store.records import CampaignChanges, PlacedAttempt
+from campaign_engine.store.records import PlacedAttempt
 from campaign_engine.store.tables import attempts, campaigns, contacts, daily_calls
 
-# Rows per INSERT statement of a bulk write (asyncpg's limit is 32,767 parameters).
-INSERT_PAGE = 1_000
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def contact_row(tenant_id: str, campaign_id: str, contact: Contact, state: ContactState) -> dict[str, Any]:
-    return {
-        "tenant_id": tenant_id, "campaign_id": campaign_id, "key": contact.key, "phone": contact.phone,
-        "name": contact.name, "email": contact.email, "custom_data": contact.custom_data,
-        "scheduled_at": contact.scheduled_at, "timezone": contact.timezone, "state": state.value,
-        "next_call_at": contact.scheduled_at,
-    }
 
 
 # --- campaigns ------------------------------------------------------------------------------
@@ -71,7 +59,7 @@ async def create_campaign(
 
 
 CONTACT_COLUMNS = ["tenant_id", "campaign_id", "key", "phone", "name", "email", "custom_data", "scheduled_at",
-                   "timezone", "state", "next_call_at"]
+                   "timezone", "zones", "state", "next_call_at"]
 
 
 async def _copy_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
@@ -81,14 +69,7 @@ async def _copy_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[
     pending = ContactState.PENDING.value
     await raw.copy_records_to_table("contacts", columns=CONTACT_COLUMNS, records=[
         (tenant_id, campaign_id, c.key, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at,
-         c.timezone, pending, c.scheduled_at) for c in rows])
-
-
-async def _insert_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
-    for start in range(0, len(rows), INSERT_PAGE):
-        # Pending until the campaign starts the contact's workflow, as its progress counts it.
-        page = [contact_row(tenant_id, campaign_id, c, ContactState.PENDING) for c in rows[start:start + INSERT_PAGE]]
-        await conn.execute(insert(contacts).on_conflict_do_nothing(), page)
+         c.timezone, json.dumps(c.zones), pending, c.scheduled_at) for c in rows])
 
 
 async def mark_launched(db: AsyncEngine, tenant_id: str, campaign_id: str) -> None:
@@ -162,55 +143,6 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
             await conn.execute(count.on_conflict_do_update(
                 index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
                 set_={"calls": daily_calls.c.calls + 1}))
-
-
-async def record_campaign_changes(db: AsyncEngine, changes: CampaignChanges) -> None:
-    tenant, cid = changes.tenant_id, changes.campaign_id
-    now = _now()
-    async with db.begin() as conn:
-        if changes.new_contacts:
-            await _insert_contacts(conn, tenant, cid, changes.new_contacts)
-        for start in range(0, len(changes.attempts), INSERT_PAGE):
-            page = [{
-                "idempotency_key": a.idempotency_key, "tenant_id": tenant, "campaign_id": cid,
-                "contact_key": a.key, "attempt": a.record.attempt, "call_id": a.record.call_id,
-                "placed_at": a.record.placed_at, "ended_at": a.record.ended_at,
-                "outcome": a.record.outcome.value if a.record.outcome else None,
-                "hangup_cause": a.record.hangup_cause, "reason": a.record.reason,
-                "duration_seconds": a.record.duration_seconds, "recording_url": a.record.recording_url,
-                "analysis": a.record.analysis or None,
-            } for a in changes.attempts[start:start + INSERT_PAGE]]
-            stmt = insert(attempts)
-            ended = ("ended_at", "outcome", "hangup_cause", "reason", "duration_seconds", "recording_url", "analysis")
-            await conn.execute(stmt.on_conflict_do_update(
-                index_elements=[attempts.c.idempotency_key],
-                set_={**{c: stmt.excluded[c] for c in ended},
-                      "call_id": func.coalesce(attempts.c.call_id, stmt.excluded.call_id),
-                      "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
-            ), page)
-        if changes.contacts:
-            stmt = update(contacts).where(
-                contacts.c.tenant_id == tenant, contacts.c.campaign_id == cid, contacts.c.key == bindparam("k"),
-            ).values(
-                state=bindparam("s"), disposition=bindparam("d"), attempts=bindparam("a"),
-                last_outcome=bindparam("lo"), next_call_at=bindparam("n"), reason=bindparam("r"),
-                talk_seconds=bindparam("t"), updated_at=now,
-            )
-            await conn.execute(stmt, [{
-                "k": c.key, "s": c.state.value, "d": c.disposition.value if c.disposition else None,
-                "a": c.attempts, "lo": c.last_outcome.value if c.last_outcome else None,
-                "n": c.next_call_at, "r": c.reason, "t": c.talk_seconds,
-            } for c in changes.contacts])
-        progress = changes.progress
-        if changes.config is not None:
-            await conn.execute(update(campaigns).where(_campaign(tenant, cid)).values(
-                config=changes.config.model_dump(mode="json")))
-        await conn.execute(update(campaigns).where(_campaign(tenant, cid)).values(
-            status=changes.status.value, progress=progress.model_dump(mode="json", exclude={"contacts"}),
-            talk_seconds=changes.talk_seconds, total_contacts=progress.total_contacts,
-            duplicates_merged=progress.duplicates_merged, started_at=progress.started_at,
-            finished_at=progress.finished_at, updated_at=now,
-        ))
 
 
 # --- contacts and attempts, read -------------------------------------------------------------

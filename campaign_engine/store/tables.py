@@ -66,6 +66,8 @@ contacts = Table(
     Column("custom_data", JSONB, nullable=False, server_default="{}"),
     Column("scheduled_at", DateTime(timezone=True)),
     Column("timezone", Text),
+    # The IANA zones its calling window applies in (resolved at upload).
+    Column("zones", JSONB, nullable=False, server_default="[]"),
     Column("state", String(16), nullable=False),
     Column("disposition", String(16)),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -78,6 +80,22 @@ contacts = Table(
     UniqueConstraint("tenant_id", "campaign_id", "phone", name="uq_contacts_phone"),
 )
 Index("ix_contacts_state", contacts.c.tenant_id, contacts.c.campaign_id, contacts.c.state, contacts.c.key)
+
+# One row per append made under an Idempotency-Key (its SHA-256): a retry finds what the first
+# request added and answers the same; the same key with another body is refused.
+appends = Table(
+    "appends",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("first_key", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "campaign_id", "key_hash"),
+)
 
 # One row per call attempt, keyed by the attempt's idempotency key
 # ("{contact workflow id}/attempt-{n}"): written when the call is placed, completed when its
