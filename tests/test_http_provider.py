@@ -193,6 +193,7 @@ def make_request(to: str, attempt: int = 1, **overrides: Any) -> CallRequest:
         campaign_id="campaign-9",
         tenant_id="tenant-b",
         agent_id="agent-3",
+        contact_key=0,
         to=to,
         from_number="+442079460000",
         variables={"name": "Ada", "balance": 12.5},

@@ -20,6 +20,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from campaign_engine.models import AppendNotice, CampaignStatus, RedialPolicy
+from campaign_engine.settings import Settings
+from campaign_engine.store import roster
+from campaign_engine.store.db import store_engine
 from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from tests.test_contact_timers import sim_settings
 from worker import WORKFLOWS, running_worker
@@ -58,15 +61,11 @@ async def test_recorded_campaign_histories_replay_cleanly(dev_env, carrier_db, t
                              redial=RedialPolicy(enabled=True, max_attempts=2, retry_intervals=[1]))
         contacts = make_contacts(6)
         handle = await launch_campaign(dev_env.client, config, contacts[:4], task_queue=task_queue)
-        from campaign_engine.settings import Settings
-        from campaign_engine.store import roster
-        from campaign_engine.store.db import store_engine
-
+        await handle.execute_update(CampaignWorkflow.pause)
         db = store_engine(Settings())
         appended = await roster.append_contacts(db, config.tenant_id, config.campaign_id, contacts[4:])
         await db.dispose()
         await handle.execute_update(CampaignWorkflow.contacts_appended, AppendNotice(total_contacts=appended.total))
-        await handle.execute_update(CampaignWorkflow.pause)
         await handle.execute_update(CampaignWorkflow.resume)
         summary = await handle.result()
         assert summary.status == CampaignStatus.COMPLETED and summary.total_contacts == 6

@@ -134,6 +134,7 @@ def make_request(to: str, attempt: int = 1, wf: str | None = None, **overrides: 
         campaign_id="campaign-1",
         tenant_id="tenant-a",
         agent_id="agent-7",
+        contact_key=0,
         to=to,
         variables={"name": "Zoë", "plan": "gold"},
         attempt_started_at=datetime.now(timezone.utc),

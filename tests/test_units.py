@@ -55,7 +55,7 @@ def test_outcome_mix_and_ranges_parse_and_reject_nonsense():
 
 def _request(key: str) -> CallRequest:
     return CallRequest(idempotency_key=key, contact_workflow_id="wf", attempt=1, campaign_id="C", tenant_id="t",
-                       agent_id="a", to="+919876543210", attempt_started_at=datetime.now(UTC))
+                       agent_id="a", contact_key=0, to="+919876543210", attempt_started_at=datetime.now(UTC))
 
 
 async def test_simulated_carrier_is_idempotent_and_deterministic(tmp_path):
