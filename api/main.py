@@ -1,13 +1,17 @@
 """The campaign engine's REST API: `uvicorn api.main:app`.
 
 One Temporal client and one store engine (PostgreSQL) are created at start-up and shared by
-every request.
+every request. `app` is built when it is first looked up (uvicorn's import of `api.main:app`),
+not when the module is imported: a configuration error (a variable that does not validate,
+DATABASE_URL unset) is then one line on stderr naming the variable and exit status 2, as
+`campaign-engine worker` and `up` do, instead of a traceback from uvicorn's lifespan.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -26,7 +30,7 @@ from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
-from campaign_engine.store.db import store_engine
+from campaign_engine.store.db import require_database_url, store_engine
 from campaign_engine.temporal import connect
 
 log = logging.getLogger("api")
@@ -101,4 +105,26 @@ def document_body_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
     app.openapi = openapi
 
 
-app = create_app()
+def _app_of_the_environment() -> FastAPI:
+    """`create_app()` from the environment's settings, or one line and exit status 2."""
+    from campaign_engine.config_errors import one_line
+
+    try:
+        settings = get_settings()
+        require_database_url(settings)
+        return create_app(settings)
+    except Exception as exc:
+        found = one_line(exc)
+        if found is None:
+            raise
+        line, status = found
+        print(f"api: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(status) from None
+
+
+def __getattr__(name: str):
+    # PEP 562: `api.main.app` (what uvicorn looks up) is made on first use and kept.
+    if name == "app":
+        globals()["app"] = made = _app_of_the_environment()
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
