@@ -10,6 +10,7 @@ DATABASE_URL unset) is then one line on stderr naming the variable and exit stat
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -22,10 +23,10 @@ from pydantic.json_schema import models_json_schema
 
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
-from api.errors import error_responses, install_error_handlers
+from api.errors import ErrorEnvelope, error_responses, install_error_handlers
 from api.health import install_health
-from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
+from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        body_read_timeout=settings.body_read_timeout_seconds)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
-    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn])
+    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, ErrorEnvelope])
     return app
 
 
@@ -98,11 +99,32 @@ def document_body_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
             found = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in top.get("$defs", {}).items():
                 found.setdefault(name, definition)
+            document_errors_as_answered(schema)
             # The same last step as FastAPI's own get_openapi, so these read like the others.
             app.openapi_schema = jsonable_encoder(OpenAPI(**schema), by_alias=True, exclude_none=True)
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+ENVELOPE_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+
+
+def document_errors_as_answered(schema: dict) -> None:
+    """The errors as the API answers them: FastAPI's 422 goes (a body or parameter that does
+    not validate is a 400 in the envelope, api.errors), and every 4xx and 5xx an operation
+    lists has the envelope's schema as its content, whatever its route wrote."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for status, response in responses.items():
+                if str(status)[:1] in ("4", "5") and not response.get("content"):
+                    response["content"] = ENVELOPE_CONTENT
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema.get("paths", {})):
+            components.pop(unused, None)
 
 
 def _app_of_the_environment() -> FastAPI:
