@@ -32,7 +32,7 @@ from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import require_database_url, store_engine
-from campaign_engine.temporal import connect
+from campaign_engine.temporal import API_RETRY, connect
 
 log = logging.getLogger("api")
 
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.temporal_client = await connect(settings)
+        # Bounded retries: Temporal down is a prompt 503, not ten seconds of waiting (API_RETRY).
+        app.state.temporal_client = await connect(settings, retry_config=API_RETRY)
         app.state.db = store_engine(settings)
         if not app.state.api_keys:
             log.warning("CAMPAIGN_API_KEYS is empty: every authenticated call will get 401")
