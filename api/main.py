@@ -21,6 +21,7 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.dashboard import install_dashboard
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
 from api.errors import ErrorEnvelope, error_responses, install_error_handlers
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_offline_docs(app)
+    install_dashboard(app)  # /dashboard: the campaign dashboard's static pages (api.dashboard)
     app.state.settings = settings
     app.state.api_keys = settings.api_key_digests()  # api.deps compares SHA-256 digests
     install_error_handlers(app)
