@@ -44,6 +44,10 @@ const svg = (tag, attrs = {}) => {
   return el;
 };
 const $ = (sel, root = document) => root.querySelector(sel);
+/** Replace `el`'s children with the nodes given, skipping null, undefined and false. */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
 const fmtInt = (n) => (n ?? 0).toLocaleString("en-US");
 const pct = (n) => `${(n ?? 0).toFixed(1)}%`;
 
@@ -142,11 +146,11 @@ function flash(node) {
   const area = $("#flash");
   const close = h("button", { type: "button", class: "close", "aria-label": "dismiss", onclick: () => node.remove() }, "×");
   node.prepend(close);
-  area.replaceChildren(node);
+  fill(area, node);
 }
 function flashError(err, rowLabel) { flash(errorBox(err, rowLabel)); }
 function flashOk(text) { flash(h("div", { class: "message ok" }, text)); }
-function clearFlash() { $("#flash").replaceChildren(); }
+function clearFlash() { fill($("#flash")); }
 let carriedFlash = null; // a message shown on the page navigated to next
 
 // --- live updates ----------------------------------------------------------------------------
@@ -217,18 +221,18 @@ function renderSignIn(reason) {
     ev.preventDefault();
     const key = input.value.trim();
     if (!key) return;
-    error.replaceChildren();
+    fill(error);
     try {
       await request("getCampaignStatuses", { key });
     } catch (err) {
-      error.replaceChildren(errorBox(err));
+      fill(error, errorBox(err));
       return;
     }
     sessionStorage.setItem(KEY_STORE, key);
     if (!location.hash || location.hash === "#" || location.hash.startsWith("#/signin")) location.hash = "#/campaigns";
     else route();
   });
-  $("#view").replaceChildren(form);
+  fill($("#view"), form);
   input.focus();
 }
 
@@ -249,7 +253,7 @@ function route() {
   const page = parts[0] || "campaigns";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("current", a.dataset.nav === page);
   clearFlash();
-  if (carriedFlash) { $("#flash").replaceChildren(carriedFlash); carriedFlash = null; }
+  if (carriedFlash) { fill($("#flash"), carriedFlash); carriedFlash = null; }
   if (page === "campaigns" && parts[1]) renderCampaign(parts[1]);
   else if (page === "new") renderNewCampaign();
   else renderCampaigns(params.get("status") || "");
@@ -267,12 +271,12 @@ function renderCampaigns(status) {
   const summary = h("div", { class: "grid", id: "summary" });
   const tbody = h("tbody");
   const empty = h("p", { class: "muted", id: "no-campaigns", hidden: true }, "No campaigns.");
-  $("#view").replaceChildren(
+  fill($("#view"), 
     h("div", { class: "row" }, h("h1", {}, "Campaigns"), h("span", { class: "spacer" }),
       h("label", { class: "check" }, "Status ", select),
       h("a", { class: "button", href: "#/new" }, "New campaign")),
     summary,
-    h("h2", {}, "All campaigns"),
+    h("h2", {}, status ? `Campaigns ${status}` : "All campaigns"),
     h("table", { id: "campaigns" },
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Status"), h("th", {}, "Progress"),
         h("th", { class: "num" }, "Calls placed"), h("th", { class: "num" }, "Answer rate"), h("th", {}, "ETA"))),
@@ -281,11 +285,11 @@ function renderCampaigns(status) {
   poll(async () => {
     const data = await api(`getCampaignStatuses${status ? `?status=${encodeURIComponent(status)}` : ""}`);
     const s = data.summary;
-    summary.replaceChildren(
+    fill(summary, 
       stat("Campaigns", fmtInt(s.total_campaigns)), stat("Active", fmtInt(s.active_campaigns)),
       stat("Completed", fmtInt(s.completed_campaigns)), stat("Calls today (UTC)", fmtInt(s.total_calls_today)),
       stat("Answer rate overall", pct(s.success_rate_overall)));
-    tbody.replaceChildren(...data.campaigns.map(campaignRow));
+    fill(tbody, ...data.campaigns.map(campaignRow));
     empty.hidden = data.campaigns.length > 0;
   });
 }
@@ -342,7 +346,7 @@ function renderCampaign(id) {
   const appendButton = h("button", { type: "button", class: "secondary", id: "append-button" }, "Append contacts");
   const appendResult = h("div", { id: "append-result" });
 
-  $("#view").replaceChildren(
+  fill($("#view"), 
     h("p", { class: "small" }, h("a", { href: "#/campaigns" }, "← Campaigns")),
     h("div", { class: "row" }, title, statusEl, h("span", { class: "spacer" }), actions),
     meta,
@@ -369,9 +373,9 @@ function renderCampaign(id) {
     let campaign;
     try {
       [campaign] = await Promise.all([api(path), loadContacts()]);
-      loadError.replaceChildren();
+      fill(loadError);
     } catch (err) {
-      if (gen === generation) loadError.replaceChildren(errorBox(err));
+      if (gen === generation) fill(loadError, errorBox(err));
       throw err;
     }
     if (gen !== generation) return;
@@ -413,7 +417,7 @@ function renderCampaign(id) {
     b("Export CSV", "secondary", "export-csv", (el) => download(el, "csv"));
     b("Export xlsx", "secondary", "export-xlsx", (el) => download(el, "xlsx"));
     const key = buttons.map((x) => x.id).join(",");
-    if (actions.dataset.key !== key) { actions.replaceChildren(...buttons); actions.dataset.key = key; }
+    if (actions.dataset.key !== key) { fill(actions, ...buttons); actions.dataset.key = key; }
   }
 
   async function download(button, format) {
@@ -435,9 +439,9 @@ function renderCampaign(id) {
   }
 
   appendButton.addEventListener("click", async () => {
-    appendResult.replaceChildren();
+    fill(appendResult);
     const file = appendFile.files[0];
-    if (!file) { appendResult.replaceChildren(errorBox({ message: "choose a CSV file first" })); return; }
+    if (!file) { fill(appendResult, errorBox({ message: "choose a CSV file first" })); return; }
     appendButton.disabled = true;
     try {
       const parsed = csvToContacts(await file.text());
@@ -454,11 +458,11 @@ function renderCampaign(id) {
       const box = h("div", { class: `message ${failed ? "error" : "ok"}`, id: "append-summary" },
         `${fmtInt(uploaded)} contact(s) appended, ${fmtInt(duplicates)} already in the campaign, ${fmtInt(failed)} refused.`);
       if (rowErrors.length) box.append(h("ul", {}, rowErrors.slice(0, 50).map((e) => h("li", {}, `file row ${e.row}: ${e.field ? `${e.field}: ` : ""}${e.message}`))));
-      appendResult.replaceChildren(box);
+      fill(appendResult, box);
       appendFile.value = "";
       await refresh();
     } catch (err) {
-      appendResult.replaceChildren(errorBox(err, (row) => `row ${row}`));
+      fill(appendResult, errorBox(err, (row) => `row ${row}`));
     } finally {
       appendButton.disabled = false;
     }
@@ -467,20 +471,20 @@ function renderCampaign(id) {
   // Figures ------------------------------------------------------------------------------
   function drawCampaign(c) {
     title.textContent = c.campaign_name;
-    statusEl.replaceChildren(badge(c.status));
-    meta.replaceChildren(`${c.campaign_id} · agent ${c.agent_id} · provider ${c.configuration.provider} · created ${fmtTime(c.created_at)}`
+    fill(statusEl, badge(c.status));
+    fill(meta, `${c.campaign_id} · agent ${c.agent_id} · provider ${c.configuration.provider} · created ${fmtTime(c.created_at)}`
       + (c.started_at ? ` · started ${fmtTime(c.started_at)}` : "") + (c.finished_at ? ` · finished ${fmtTime(c.finished_at)}` : ""));
     drawActions(c);
     progress.value = c.percentage;
     const final = Object.entries(c.by_state).filter(([k]) => FINAL_CONTACT.has(k)).reduce((a, [, v]) => a + v, 0);
-    progressText.replaceChildren(
+    fill(progressText, 
       h("strong", { id: "campaign-percentage", "data-percentage": c.percentage }, pct(c.percentage)),
       h("span", {}, `${fmtInt(final)} of ${fmtInt(c.total_contacts)} contacts final`),
       h("span", { class: "muted" }, `ETA ${fmtEta(c.estimated_completion, c.status)}`));
     const cap = c.configuration.max_concurrent_calls;
     const ended = Object.values(c.outcome_counts).reduce((a, v) => a + v, 0);
     const answered = c.outcome_counts.completed || 0;
-    stats.replaceChildren(
+    fill(stats, 
       stat("Calls placed", fmtInt(c.calls_placed), "stat-calls"),
       stat("Concurrency in use", cap ? `${fmtInt(c.live_calls)} / ${fmtInt(cap)}` : `${fmtInt(c.live_calls)} (no cap)`, "stat-live"),
       stat("Answer rate", ended ? pct((100 * answered) / ended) : "—", "stat-answer"),
@@ -491,7 +495,7 @@ function renderCampaign(id) {
       ...(c.duplicates_merged ? [stat("Duplicates merged", fmtInt(c.duplicates_merged))] : []),
       ...(c.missing_contacts ? [stat("Missing contacts", fmtInt(c.missing_contacts))] : []),
       ...(c.pause_reason ? [stat("Pause reason", c.pause_reason)] : []));
-    counts.replaceChildren(
+    fill(counts, 
       countsTable("By state", c.by_state, "counts-state"),
       countsTable("By disposition", c.by_disposition, "counts-disposition"),
       countsTable("Calls by outcome", c.outcome_counts, "counts-outcome"));
@@ -561,7 +565,7 @@ function renderCampaign(id) {
     if (gen !== generation || series.length === 0) return;
     const from = c.total_contacts > CHART_EXPORT_LIMIT ? series[0].t : new Date(c.started_at || series[0].t).getTime();
     const to = c.finished_at ? new Date(c.finished_at).getTime() : Date.now();
-    chart.replaceChildren(lineChart(series, Math.min(from, series[0].t), Math.max(to, series[series.length - 1].t)),
+    fill(chart, lineChart(series, Math.min(from, series[0].t), Math.max(to, series[series.length - 1].t)),
       legend(series));
     if (c.total_contacts > CHART_EXPORT_LIMIT) chart.append(h("p", { class: "muted small" }, "Since this page was opened."));
     chart.dataset.points = String(series.length);
@@ -613,7 +617,7 @@ function renderCampaign(id) {
       state.campaign ? FINAL.has(state.campaign.status) : null]);
     if (signature === state.contactsSignature) return;
     state.contactsSignature = signature;
-    contactsBody.replaceChildren(...page.contacts.flatMap((ct) => contactRows(ct, attempts)));
+    fill(contactsBody, ...page.contacts.flatMap((ct) => contactRows(ct, attempts)));
   }
 
   function contactRows(ct, attempts) {
@@ -734,18 +738,18 @@ function renderNewCampaign() {
 
   file.addEventListener("change", async () => {
     parsed = null;
-    preview.replaceChildren();
+    fill(preview);
     const f = file.files[0];
     if (!f) return;
     try {
       parsed = csvToContacts(await f.text());
     } catch (err) {
-      preview.replaceChildren(errorBox({ message: `${f.name}: ${err.message}` }));
+      fill(preview, errorBox({ message: `${f.name}: ${err.message}` }));
       return;
     }
     const c = parsed.columns;
     const sample = parsed.contacts.slice(0, 5);
-    preview.replaceChildren(
+    fill(preview, 
       h("p", { id: "csv-summary" }, `${fmtInt(parsed.contacts.length)} contact(s) read from ${f.name}; phone column “${c.phone_number}”`
         + (parsed.customColumns.length ? `; custom_data: ${parsed.customColumns.join(", ")}` : "")
         + (parsed.errors.length ? `; ${parsed.errors.length} row(s) skipped` : "")),
@@ -777,13 +781,13 @@ function renderNewCampaign() {
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    result.replaceChildren();
+    fill(result);
     const problems = [];
     if (!name.value.trim()) problems.push({ field: "campaignName", message: "required" });
     if (!agent.value.trim()) problems.push({ field: "agentId", message: "required" });
     if (!parsed) problems.push({ field: "file", message: file.files[0] ? "the file could not be read" : "choose a CSV file" });
     else if (!parsed.contacts.length) problems.push({ field: "file", message: "no contact with a phone number" });
-    if (problems.length) { result.replaceChildren(errorBox({ message: "The form is incomplete", details: problems })); return; }
+    if (problems.length) { fill(result, errorBox({ message: "The form is incomplete", details: problems })); return; }
     const settings = { isScheduledCall: scheduled.checked, isContextBasedCall: context.checked };
     const num = (input) => (input.value.trim() === "" ? undefined : Number(input.value));
     if (num(concurrency) !== undefined) settings.maxConcurrentCalls = num(concurrency);
@@ -830,12 +834,12 @@ function renderNewCampaign() {
       carriedFlash = $("#flash").firstChild;
       location.hash = `#/campaigns/${encodeURIComponent(id)}`;
     } catch (err) {
-      result.replaceChildren(errorBox(err, rowLabel(offset)));
+      fill(result, errorBox(err, rowLabel(offset)));
     } finally {
       submit.disabled = false;
     }
   });
-  $("#view").replaceChildren(form);
+  fill($("#view"), form);
   name.focus();
 }
 
