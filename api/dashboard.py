@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,8 +52,9 @@ async def dashboard_page() -> FileResponse:
 
 
 @router.get(PREFIX + "/")
-async def dashboard_slash() -> RedirectResponse:
-    return RedirectResponse(PREFIX, status_code=308)
+async def dashboard_slash(request: Request) -> RedirectResponse:
+    # The page's URLs are relative to /dashboard (so that a root path is followed): one URL.
+    return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + PREFIX, status_code=308)
 
 
 class _DashboardHeaders:

@@ -249,6 +249,7 @@ function route() {
   if (!apiKey()) { renderSignIn(); return; }
   $("#nav").hidden = false;
   $("#sign-out").hidden = false;
+  $("#live").hidden = true; // shown again by the new page's first poll
   const { parts, params } = parseHash();
   const page = parts[0] || "campaigns";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("current", a.dataset.nav === page);
