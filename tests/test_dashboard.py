@@ -339,6 +339,15 @@ async def test_pause_resume_remove_and_cancel_a_running_campaign(page: Page, das
     await expect(page.locator("#page-info")).to_have_text("1–1 of 1")
     await shot(page, "campaign-paused.png")
 
+    # Append from a CSV while paused: one new number, one already in the campaign, one row
+    # without a number (left out by the page).
+    await page.set_input_files("#append-file", csv_file("number,name\n+919800029999,New\n+919800020000,Again\n,None\n"))
+    await page.click("#append-button")
+    summary = page.locator("#append-summary")
+    await expect(summary).to_contain_text("1 contact(s) appended, 1 already in the campaign, 1 refused")
+    await expect(summary.locator("li")).to_have_text(["file row 4: file: no phone number in column 'number'"])
+    assert (await campaign(dash, cid))["total_contacts"] == 41
+
     # The list shows it paused, live, beside the others; its link leads back.
     await page.click("nav a[data-nav=campaigns]")
     listed = page.locator(f"#campaigns tr[data-campaign-id='{cid}']")
@@ -388,3 +397,33 @@ async def test_error_envelopes_are_shown(page: Page, dash):
     await page.goto("/dashboard#/campaigns/CAMP-NOPE-1")
     await expect(page.locator("#load-error .message.error")).to_contain_text("NOT_FOUND")
     page.console.assert_clean(r"400 \(Bad Request\)", r"404 \(Not Found\)")
+
+
+# --- a draft, started from its page ----------------------------------------------------------------
+
+
+async def test_draft_from_csv_keeps_valid_rows_and_starts(page: Page, dash):
+    await sign_in(page)
+    await page.click("nav a[data-nav=new]")
+    await page.fill("#campaign-name-input", "Dashboard draft")
+    await page.fill("#agent-id-input", "agent-dash")
+    await page.set_input_files("#csv-file", csv_file(
+        "phone_number,name,email\n+919800040001,One,one@example.com\n+919800040002,Two,not-an-email\n"
+        "+919800040003,Three,\n"))
+    await expect(page.locator("#csv-summary")).to_contain_text("3 contact(s) read")
+    await page.uncheck("#run-now")
+    await page.click("#create-button")
+
+    # The draft keeps the valid rows and names the refused one by its row in the file.
+    await expect(page.locator("#campaign-status .badge")).to_have_text("draft")
+    await expect(page.locator("#flash .message.error")).to_contain_text("1 row(s) were refused")
+    await expect(page.locator("#flash .message.error li")).to_contain_text(["file row 3, contacts[1].email"])
+    cid = page.url.rsplit("/", 1)[-1]
+    assert (await campaign(dash, cid))["total_contacts"] == 2
+    await expect(page.locator("#page-info")).to_have_text("1–2 of 2")
+
+    await page.click("#start-button")
+    await expect(page.locator("#campaign-percentage")).to_have_text("100.0%", timeout=SLOW)
+    await expect(page.locator("#campaign-status .badge")).to_have_text("completed", timeout=SLOW)
+    assert (await campaign(dash, cid))["status"] == "completed"
+    page.console.assert_clean()
