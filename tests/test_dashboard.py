@@ -427,3 +427,27 @@ async def test_draft_from_csv_keeps_valid_rows_and_starts(page: Page, dash):
     await expect(page.locator("#campaign-status .badge")).to_have_text("completed", timeout=SLOW)
     assert (await campaign(dash, cid))["status"] == "completed"
     page.console.assert_clean()
+
+
+async def test_a_file_over_1000_rows_goes_in_pages(page: Page, dash):
+    """The API takes 1,000 contacts a request: a larger file becomes a draft and appends."""
+    lines = ["mobile,name"] + [f"+9198{50000 + i:08d},Row {i}" for i in range(1001)]
+    await sign_in(page)
+    await page.click("nav a[data-nav=new]")
+    await page.fill("#campaign-name-input", "Dashboard 1001")
+    await page.fill("#agent-id-input", "agent-dash")
+    await page.set_input_files("#csv-file", csv_file("\n".join(lines) + "\n"))
+    await expect(page.locator("#csv-summary")).to_contain_text("1,001 contact(s) read")
+    await page.uncheck("#run-now")
+    await page.click("#create-button")
+    await expect(page.locator("#campaign-status .badge")).to_have_text("draft")
+    await expect(page.locator("#flash .message.ok")).to_contain_text("(draft)")
+    cid = page.url.rsplit("/", 1)[-1]
+    assert (await campaign(dash, cid))["total_contacts"] == 1001
+    await expect(page.locator("#page-info")).to_have_text("1–25 of 1,001")
+    await page.click("#next-page")
+    await expect(page.locator("#page-info")).to_have_text("26–50 of 1,001")
+    await expect(page.locator("#contacts tbody tr").first).to_have_attribute("data-index", "25")
+    await page.click("#prev-page")
+    await expect(page.locator("#page-info")).to_have_text("1–25 of 1,001")
+    page.console.assert_clean()

@@ -167,8 +167,15 @@ function stopPolling() {
 /** Run `fn` now and every POLL_MS after it finishes, while this page is shown. */
 function poll(fn) {
   const gen = generation;
+  let started = false;
   const tick = async () => {
     if (gen !== generation) return;
+    if (document.hidden && started) { // a tab in the background asks nothing (rate limits are per key)
+      const t = setTimeout(() => { timers.delete(t); tick(); }, POLL_MS);
+      timers.add(t);
+      return;
+    }
+    started = true;
     try {
       await fn();
       if (gen === generation) setLive(null);
