@@ -345,7 +345,7 @@ async def test_pause_resume_remove_and_cancel_a_running_campaign(page: Page, das
     await page.click("#append-button")
     summary = page.locator("#append-summary")
     await expect(summary).to_contain_text("1 contact(s) appended, 1 already in the campaign, 1 refused")
-    await expect(summary.locator("li")).to_have_text(["file row 4: file: no phone number in column 'number'"])
+    await expect(summary.locator("li")).to_have_text(["file row 4: no phone number in column 'number'"])
     assert (await campaign(dash, cid))["total_contacts"] == 41
 
     # The list shows it paused, live, beside the others; its link leads back.
@@ -368,6 +368,7 @@ async def test_pause_resume_remove_and_cancel_a_running_campaign(page: Page, das
     await expect(page.locator("#campaign-status .badge")).to_have_text("canceled", timeout=SLOW)
     assert (await campaign(dash, cid))["status"] == "canceled"
     await expect(page.locator("#cancel-button")).to_have_count(0)
+    await expect(page.locator("#append")).to_be_hidden()
     await expect(page.locator("#counts-disposition tr[data-key=removed] td.num")).to_have_text("1")
     page.console.assert_clean()
 

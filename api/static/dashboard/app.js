@@ -353,6 +353,10 @@ function renderCampaign(id) {
   const appendFile = h("input", { type: "file", id: "append-file", accept: ".csv,text/csv" });
   const appendButton = h("button", { type: "button", class: "secondary", id: "append-button" }, "Append contacts");
   const appendResult = h("div", { id: "append-result" });
+  const appendSection = h("section", { id: "append" }, h("h2", {}, "Append contacts (CSV)"),
+    h("div", { class: "card row" }, appendFile, appendButton,
+      h("span", { class: "muted small" }, "Columns as for a new campaign: phone_number (or phone, number, mobile), name, email, …")),
+    appendResult);
 
   fill($("#view"), 
     h("p", { class: "small" }, h("a", { href: "#/campaigns" }, "← Campaigns")),
@@ -362,10 +366,7 @@ function renderCampaign(id) {
     h("h2", {}, "Now"), stats,
     h("h2", {}, "Outcomes over time"), chart,
     h("h2", {}, "Counts"), counts,
-    h("h2", {}, "Append contacts (CSV)"),
-    h("div", { class: "card row" }, appendFile, appendButton,
-      h("span", { class: "muted small" }, "Columns as for a new campaign: phone_number (or phone, number, mobile), name, email, …")),
-    appendResult,
+    appendSection,
     h("h2", {}, "Contacts"),
     h("div", { class: "row" }, h("label", { class: "check" }, "Show ", filter), h("span", { class: "spacer" }), pageInfo, prev, next),
     h("table", { id: "contacts" },
@@ -455,7 +456,7 @@ function renderCampaign(id) {
       const parsed = csvToContacts(await file.text());
       if (!parsed.contacts.length) throw new ApiError(0, { message: "the file has no contact with a phone number" });
       let uploaded = 0; let duplicates = 0; let failed = parsed.errors.length;
-      const rowErrors = parsed.errors.map((e) => ({ row: e.row, message: e.message, field: "file" }));
+      const rowErrors = parsed.errors.map((e) => ({ row: e.row, message: e.message, field: null }));
       for (let start = 0; start < parsed.contacts.length; start += MAX_ROWS_PER_REQUEST) {
         const chunk = parsed.contacts.slice(start, start + MAX_ROWS_PER_REQUEST);
         const out = await api(`campaigns/${encodeURIComponent(id)}/contacts`, { method: "POST", body: { contacts: chunk },
@@ -483,6 +484,7 @@ function renderCampaign(id) {
     fill(meta, `${c.campaign_id} · agent ${c.agent_id} · provider ${c.configuration.provider} · created ${fmtTime(c.created_at)}`
       + (c.started_at ? ` · started ${fmtTime(c.started_at)}` : "") + (c.finished_at ? ` · finished ${fmtTime(c.finished_at)}` : ""));
     drawActions(c);
+    appendSection.hidden = FINAL.has(c.status); // a finished campaign takes no contacts
     progress.value = c.percentage;
     const final = Object.entries(c.by_state).filter(([k]) => FINAL_CONTACT.has(k)).reduce((a, [, v]) => a + v, 0);
     fill(progressText, 
