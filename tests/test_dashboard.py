@@ -32,6 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 SLOW = 60_000  # ms: the longest any condition below is waited for
+# A page polls every 1.5 s; on a busy machine an update can take a while: wait long enough.
+expect.set_options(timeout=20_000)
 
 
 # --- fixtures ------------------------------------------------------------------------------------

@@ -620,7 +620,15 @@ function renderCampaign(id) {
     pageInfo.textContent = page.total ? `${fmtInt(first + 1)}–${fmtInt(first + page.contacts.length)} of ${fmtInt(page.total)}` : "none";
     prev.disabled = state.page === 0;
     next.disabled = !page.next_cursor;
-    const attempts = state.open.size ? await loadAttempts(false).catch(() => null) : null;
+    // The open contacts' attempts come from the export: fetched again (at most every few
+    // seconds) only while what it holds for them is behind what the page shows.
+    const stale = (ct) => {
+      const list = state.attempts?.byContact.get(ct.index) || [];
+      return list.length < ct.attempts || (list.length > 0 && !list[list.length - 1].outcome && ct.state !== "dialing");
+    };
+    const shown = page.contacts.filter((ct) => state.open.has(ct.index));
+    let attempts = state.attempts;
+    if (shown.length && (!attempts || shown.some(stale))) attempts = await loadAttempts(false).catch(() => state.attempts);
     if (gen !== generation) return;
     // Redrawn only when something shown changed (rows stay put under the pointer).
     const signature = JSON.stringify([page.contacts, [...state.open], attempts ? state.attemptsAt : 0,
