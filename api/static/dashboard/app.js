@@ -821,8 +821,9 @@ function renderNewCampaign() {
     submit.disabled = true;
     const rowLabel = (offset) => (row) => `row ${row} (file row ${parsed.sourceRows[offset + row] ?? "?"})`;
     let offset = 0;
+    let id;
+    let sent = 0;
     try {
-      let id;
       const contacts = parsed.contacts;
       const key = newKey();
       if (run.checked && contacts.length <= MAX_ROWS_PER_REQUEST) {
@@ -840,6 +841,7 @@ function renderNewCampaign() {
           const out = await api("uploadCampaignData", { method: "POST", body,
             headers: { "Idempotency-Key": `dashboard-${key}-${offset}` } });
           id = out.campaign_id;
+          sent = offset + chunk.length;
           for (const e of out.errors) rowErrors.push({ row: parsed.sourceRows[offset + e.row], field: e.field, message: e.message });
         }
         offset = 0;
@@ -853,6 +855,10 @@ function renderNewCampaign() {
       location.hash = `#/campaigns/${encodeURIComponent(id)}`;
     } catch (err) {
       fill(result, errorBox(err, rowLabel(offset)));
+      if (id) { // a draft exists with the rows sent before this failure: say so, do not make another
+        result.append(h("div", { class: "message error" }, `Campaign ${id} exists as a draft with the first `
+          + `${fmtInt(sent)} row(s) of the file sent; append the others or start it from `, h("a", { href: `#/campaigns/${encodeURIComponent(id)}` }, "its page"), "."));
+      }
     } finally {
       submit.disabled = false;
     }
