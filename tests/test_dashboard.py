@@ -207,6 +207,12 @@ async def test_sign_in_keeps_the_key_in_the_session_only(page: Page):
     await page.click("#sign-out")
     await expect(page.locator("#api-key")).to_be_visible()
     assert await page.evaluate("sessionStorage.length") == 0
+
+    # A key the API stops taking while a page polls: back to the sign-in, with the API's word.
+    await page.evaluate("sessionStorage.setItem('campaignEngine.apiKey', 'revoked-key')")
+    await page.goto("/dashboard#/campaigns")
+    await expect(page.locator("#signin-error .message")).to_contain_text("UNAUTHORIZED")
+    assert await page.evaluate("sessionStorage.length") == 0
     page.console.assert_clean(r"401 \(Unauthorized\)")
 
 
@@ -273,6 +279,14 @@ async def test_upload_csv_and_watch_progress_reach_100(page: Page, dash):
     if calls[0]["recording_url"]:
         await expect(attempts.first.locator("a")).to_have_attribute("href", calls[0]["recording_url"])
     await shot(page, "campaign-completed.png")
+
+    # Contacts filtered by their final outcome, as the API counts them.
+    await page.select_option("#contact-filter", "completed")
+    answered = state["by_disposition"].get("completed", 0)
+    await expect(page.locator("#contacts tbody tr[data-index]")).to_have_count(answered)
+    await expect(page.locator("#contacts tbody td.disposition")).to_have_text(["completed"] * answered)
+    await page.select_option("#contact-filter", "")
+    await expect(page.locator("#contacts tbody tr[data-index]")).to_have_count(6)
 
     # Exports, fetched with the key and handed to the browser as downloads.
     async with page.expect_download() as info:
