@@ -271,6 +271,7 @@ async def test_upload_csv_and_watch_progress_reach_100(page: Page, dash):
 
     # A contact's attempts: outcome, duration, recording link, as the store has them.
     row = page.locator("#contacts tr[data-phone='+919800010001']")
+    await expect(row.locator(".contact-name")).to_have_text("Doe, John")  # from the export
     await row.locator("button[data-action=attempts]").click()
     attempts = page.locator("#contacts tr.attempts tr.attempt")
     calls = [r for r in csv.DictReader(io.StringIO(export.text)) if r["phone_number"] == "+919800010001"]

@@ -530,8 +530,10 @@ function renderCampaign(id) {
         const head = rows[0] || [];
         const at = Object.fromEntries(head.map((k, i) => [k, i]));
         const byContact = new Map();
+        const names = new Map(); // the contacts' names (the contacts page has none)
         const ended = [];
         for (const r of rows.slice(1)) {
+          if (r[at.name]) names.set(Number(r[at.contact_index]), r[at.name]);
           if (!r[at.attempt]) continue;
           const a = { contact: Number(r[at.contact_index]), attempt: Number(r[at.attempt]), placed: r[at.attempt_time],
             ended: r[at.ended_at], outcome: r[at.outcome], duration: r[at.duration_seconds], recording: r[at.recording_url],
@@ -542,7 +544,7 @@ function renderCampaign(id) {
         }
         for (const list of byContact.values()) list.sort((x, y) => x.attempt - y.attempt);
         ended.sort((x, y) => new Date(x.ended) - new Date(y.ended));
-        state.attempts = { byContact, ended };
+        state.attempts = { byContact, ended, names };
         state.attemptsAt = Date.now();
         return state.attempts;
       } finally {
@@ -631,7 +633,7 @@ function renderCampaign(id) {
     if (shown.length && (!attempts || shown.some(stale))) attempts = await loadAttempts(false).catch(() => state.attempts);
     if (gen !== generation) return;
     // Redrawn only when something shown changed (rows stay put under the pointer).
-    const signature = JSON.stringify([page.contacts, [...state.open], attempts ? state.attemptsAt : 0,
+    const signature = JSON.stringify([page.contacts, [...state.open], state.attempts ? state.attemptsAt : 0,
       state.campaign ? FINAL.has(state.campaign.status) : null]);
     if (signature === state.contactsSignature) return;
     state.contactsSignature = signature;
@@ -665,7 +667,8 @@ function renderCampaign(id) {
     }
     const row = h("tr", { "data-index": ct.index, "data-phone": ct.phone_number, "data-state": ct.state },
       h("td", { class: "num" }, ct.index),
-      h("td", {}, ct.phone_number),
+      h("td", {}, ct.phone_number, state.attempts?.names.get(ct.index)
+        ? h("div", { class: "muted small contact-name" }, state.attempts.names.get(ct.index)) : null),
       h("td", { class: "state" }, ct.state, ct.reason ? h("div", { class: "muted small" }, ct.reason) : null),
       h("td", { class: "num" }, ct.attempts),
       h("td", { class: "disposition" }, ct.disposition || "—"),
