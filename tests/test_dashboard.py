@@ -20,7 +20,6 @@ import uuid
 from fnmatch import fnmatch
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
