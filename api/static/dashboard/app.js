@@ -567,7 +567,9 @@ function renderCampaign(id) {
       const done = FINAL.has(c.status);
       const data = await loadAttempts(true);
       state.attemptsEnded = data.ended.length;
-      state.chartDone = done;
+      // Finished: no more fetches once the export has every ended call (or after a few tries).
+      if (done) state.finalFetches = (state.finalFetches || 0) + 1;
+      state.chartDone = done && (data.ended.length >= ended || state.finalFetches >= 5);
       series = cumulative(data.ended);
     } else {
       state.samples.push({ t: Date.now(), counts: { ...c.outcome_counts } });
