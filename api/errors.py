@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.json_body import is_json_content_type
@@ -36,9 +37,19 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+class ErrorEnvelope(BaseModel):
+    """Every error answer of the API (documented as the content of each 4xx and 5xx)."""
+
+    success: Literal[False]
+    message: str = Field(description="what went wrong, for a person")
+    error: str = Field(description="the error code, e.g. BAD_REQUEST, NOT_FOUND, RATE_LIMIT_EXCEEDED")
+    details: list[dict[str, Any]] | dict[str, Any] | None = Field(
+        None, description="each bad field (`field`, `message`, and `row` for a contact row)")
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` of these error statuses (ERROR_DESCRIPTIONS)."""
-    return {status: {"description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+    """The OpenAPI `responses` of these error statuses (ERROR_DESCRIPTIONS), in the envelope."""
+    return {status: {"description": ERROR_DESCRIPTIONS[status], "model": ErrorEnvelope} for status in statuses}
 
 
 # Input echoed back in a message is cut to this many characters (a 100 KB id is not sent back).

@@ -1,8 +1,11 @@
 """Health that tells the truth, and a dependency that is down answered as such.
 
 - `GET /healthz`: liveness, the process answers (no dependency is asked).
-- `GET /readyz`: readiness, Temporal answers its health check and the store a `SELECT 1`,
-  each within `READY_TIMEOUT_SECONDS`; else 503 `SERVICE_UNAVAILABLE` naming what is down.
+- `GET /readyz`: readiness, Temporal answers its health check, the store a `SELECT 1`, and a
+  worker polls the engine's task queue (Temporal's DescribeTaskQueue lists a poller of its
+  workflow or activity tasks seen within `POLLER_RECENT_SECONDS`; with CARRIER_CALLS_PER_SECOND
+  each carrier account's dial task queue too), each within `READY_TIMEOUT_SECONDS`; else 503
+  `SERVICE_UNAVAILABLE` naming what is down (`details[].field`: Temporal, store, worker).
 - Any request that meets Temporal or the store down (an RPC error UNAVAILABLE or
   DEADLINE_EXCEEDED, a refused or dropped connection) is answered 503 `SERVICE_UNAVAILABLE`
   in the error envelope with `Retry-After`, and anything else unexpected 500
@@ -14,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import envelope
@@ -29,6 +36,9 @@ log = logging.getLogger("api.health")
 READY_TIMEOUT_SECONDS = 3.0
 RETRY_AFTER_SECONDS = 5
 _DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+# A worker re-polls at least once a long poll (about a minute) while it has a free slot; the
+# server remembers a poller for five minutes. A poller seen more recently than this is a worker.
+POLLER_RECENT_SECONDS = 90.0
 
 
 def unavailable(what: str) -> JSONResponse:
@@ -45,6 +55,48 @@ async def _temporal_ready(request: Request) -> str | None:
     except (RPCError, RuntimeError, OSError) as err:
         return f"Temporal: {type(err).__name__}: {err}"
     return None if ok else "Temporal: not serving"
+
+
+async def _recent_pollers(client, queue: str, kind: TaskQueueType.ValueType) -> int:
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind),
+        timeout=timedelta(seconds=READY_TIMEOUT_SECONDS))
+    now = time.time()
+    return sum(1 for poller in answer.pollers
+               if poller.HasField("last_access_time")
+               and now - poller.last_access_time.ToMicroseconds() / 1e6 <= POLLER_RECENT_SECONDS)
+
+
+def _queues_to_poll(settings) -> list[tuple[str, list[TaskQueueType.ValueType]]]:
+    """(task queue, the task types of which one recent poller is enough)."""
+    either = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
+    queues = [(settings.temporal_task_queue, either)]
+    if settings.carrier_calls_per_second:
+        from api.campaigns import configured_providers
+
+        queues += [(settings.dial_task_queue(name), [TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY])
+                   for name in configured_providers(settings)]
+    return queues
+
+
+async def _worker_ready(request: Request) -> str | None:
+    """None when a worker polls each of the engine's task queues (Temporal's own problems are
+    _temporal_ready's to report)."""
+    client = getattr(request.app.state, "temporal_client", None)
+    if client is None:
+        return None
+    missing = []
+    try:
+        for queue, kinds in _queues_to_poll(request.app.state.settings):
+            counts = await asyncio.gather(*(_recent_pollers(client, queue, kind) for kind in kinds))
+            if not any(counts):
+                missing.append(queue)
+    except (RPCError, RuntimeError, OSError):
+        return None  # Temporal itself does not answer: reported as Temporal
+    if missing:
+        return (f"worker: no worker has polled task queue {', '.join(missing)} "
+                f"in the last {POLLER_RECENT_SECONDS:.0f} s")
+    return None
 
 
 async def _store_ready(request: Request) -> str | None:
@@ -67,13 +119,14 @@ def install_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["meta"], include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
-        problems = [p for p in await asyncio.gather(_temporal_ready(request), _store_ready(request)) if p]
+        found = await asyncio.gather(_temporal_ready(request), _store_ready(request), _worker_ready(request))
+        problems = [p for p in found if p]
         if problems:
             response = envelope(503, "SERVICE_UNAVAILABLE", "not ready: " + "; ".join(problems),
                                 [{"field": p.split(":", 1)[0], "message": p} for p in problems],
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
             return response
-        return JSONResponse({"ok": True, "temporal": "serving", "store": "serving"})
+        return JSONResponse({"ok": True, "temporal": "serving", "store": "serving", "worker": "polling"})
 
     @app.exception_handler(RPCError)
     async def _rpc_error(request: Request, exc: RPCError):

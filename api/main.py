@@ -1,13 +1,18 @@
 """The campaign engine's REST API: `uvicorn api.main:app`.
 
 One Temporal client and one store engine (PostgreSQL) are created at start-up and shared by
-every request.
+every request. `app` is built when it is first looked up (uvicorn's import of `api.main:app`),
+not when the module is imported: a configuration error (a variable that does not validate,
+DATABASE_URL unset) is then one line on stderr naming the variable and exit status 2, as
+`campaign-engine worker` and `up` do, instead of a traceback from uvicorn's lifespan.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,18 +21,19 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.dashboard import install_dashboard
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
-from api.errors import error_responses, install_error_handlers
+from api.errors import ErrorEnvelope, error_responses, install_error_handlers
 from api.health import install_health
-from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
+from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.routes import callbacks, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
-from campaign_engine.store.db import store_engine
-from campaign_engine.temporal import connect
+from campaign_engine.store.db import require_database_url, store_engine
+from campaign_engine.temporal import API_RETRY, connect
 
 log = logging.getLogger("api")
 
@@ -37,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.temporal_client = await connect(settings)
+        # Bounded retries: Temporal down is a prompt 503, not ten seconds of waiting (API_RETRY).
+        app.state.temporal_client = await connect(settings, retry_config=API_RETRY)
         app.state.db = store_engine(settings)
         if not app.state.api_keys:
             log.warning("CAMPAIGN_API_KEYS is empty: every authenticated call will get 401")
@@ -58,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_offline_docs(app)
+    install_dashboard(app)  # /dashboard: the campaign dashboard's static pages (api.dashboard)
     app.state.settings = settings
     app.state.api_keys = settings.api_key_digests()  # api.deps compares SHA-256 digests
     install_error_handlers(app)
@@ -77,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        body_read_timeout=settings.body_read_timeout_seconds)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
-    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn])
+    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, ErrorEnvelope])
     return app
 
 
@@ -94,6 +102,7 @@ def document_body_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
             found = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in top.get("$defs", {}).items():
                 found.setdefault(name, definition)
+            document_errors_as_answered(schema)
             # The same last step as FastAPI's own get_openapi, so these read like the others.
             app.openapi_schema = jsonable_encoder(OpenAPI(**schema), by_alias=True, exclude_none=True)
         return app.openapi_schema
@@ -101,4 +110,46 @@ def document_body_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
     app.openapi = openapi
 
 
-app = create_app()
+ENVELOPE_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+
+
+def document_errors_as_answered(schema: dict) -> None:
+    """The errors as the API answers them: FastAPI's 422 goes (a body or parameter that does
+    not validate is a 400 in the envelope, api.errors), and every 4xx and 5xx an operation
+    lists has the envelope's schema as its content, whatever its route wrote."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for status, response in responses.items():
+                if str(status)[:1] in ("4", "5") and not response.get("content"):
+                    response["content"] = ENVELOPE_CONTENT
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema.get("paths", {})):
+            components.pop(unused, None)
+
+
+def _app_of_the_environment() -> FastAPI:
+    """`create_app()` from the environment's settings, or one line and exit status 2."""
+    from campaign_engine.config_errors import one_line
+
+    try:
+        settings = get_settings()
+        require_database_url(settings)
+        return create_app(settings)
+    except Exception as exc:
+        found = one_line(exc)
+        if found is None:
+            raise
+        line, status = found
+        print(f"api: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(status) from None
+
+
+def __getattr__(name: str):
+    # PEP 562: `api.main.app` (what uvicorn looks up) is made on first use and kept.
+    if name == "app":
+        globals()["app"] = made = _app_of_the_environment()
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

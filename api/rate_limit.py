@@ -2,8 +2,9 @@
 
 - A dependency (`RateLimit(route_class)`), given to the routers in api.main, counts each
   authenticated request (after `require_tenant`: a request without a valid key is a 401 and
-  counts nowhere) with one upsert in the store (campaign_engine.store.rate_limits), keyed by the
-  SHA-256 of the key (never the key), the route class and the fixed window.
+  counts nowhere) in the store (campaign_engine.store.rate_limits), keyed by the SHA-256 of the
+  key (never the key) and the route class, in a sliding window (campaign_engine.rate_limits): no
+  span of the window's length admits more than the limit.
 - Over the limit: 429 `RATE_LIMIT_EXCEEDED` in the error envelope with `Retry-After`.
 - `RateLimitHeaders`, a pure-ASGI middleware, puts `X-RateLimit-Limit`, `X-RateLimit-Remaining`
   and `X-RateLimit-Reset` (unix seconds) on every answer to a counted request, error answers
@@ -22,14 +23,14 @@ from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import require_tenant
-from campaign_engine.rate_limits import Decision, Rate, decide, parse_rate
+from campaign_engine.rate_limits import Decision, Rate, parse_rate
 from campaign_engine.settings import Settings
 from campaign_engine.store.rate_limits import count_request
 
 ROUTE_CLASSES = ("uploads", "control", "reads")
 # Routes of a router whose class is not the router's own (api.main).
 CLASS_OF_PATH = {"/uploadCampaignData": "uploads", "/campaigns/preflight": "uploads"}
-# Windows that have ended are deleted by each process at most this often.
+# Buckets no window counts any more are deleted by each process at most this often.
 SWEEP_SECONDS = 60.0
 # A count the store does not answer within this long is a store that is down.
 COUNT_TIMEOUT_SECONDS = 5.0
@@ -76,9 +77,7 @@ def RateLimit(default_class: str):  # noqa: N802 - reads as a dependency in the 
         key_hash = hashlib.sha256(request.headers["x-api-key"].encode()).digest()
         sweeper: _Sweeper = app_state.rate_limit_sweeper
         async with asyncio.timeout(COUNT_TIMEOUT_SECONDS):
-            count, start, now = await count_request(app_state.db, key_hash, cls, rate.window_seconds,
-                                                    sweep=sweeper.due())
-        decision = decide(rate, count, start, now)
+            decision = await count_request(app_state.db, key_hash, cls, rate, sweep=sweeper.due())
         request.state.rate_limit = decision
         if not decision.allowed:
             raise HTTPException(429, f"rate limit of {rate.limit} {cls} requests per {rate.window_seconds} s "

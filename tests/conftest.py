@@ -244,11 +244,24 @@ async def _running_engine(dev_env: WorkflowEnvironment, task_queue: str, carrier
     async with running_worker(dev_env.client, settings):
         async with serve_asgi(create_app(settings), lifespan="on") as base_url:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                await wait_until_ready(http)
                 ledger = CarrierLedger(settings.resolved_simulated_carrier_db)
                 try:
                     yield Engine(base_url, http, dev_env.client, settings, ledger)
                 finally:
                     ledger.close()
+
+
+async def wait_until_ready(http: httpx.AsyncClient, timeout: float = 30.0) -> httpx.Response:
+    """/readyz until it is 200 (the worker's first poll reaches the server moments after it
+    starts); fails with the last answer if it never is."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        resp = await http.get("/readyz")
+        if resp.status_code == 200 or asyncio.get_running_loop().time() > deadline:
+            assert resp.status_code == 200, resp.text
+            return resp
+        await asyncio.sleep(0.05)
 
 
 @pytest_asyncio.fixture

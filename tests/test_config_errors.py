@@ -104,3 +104,25 @@ def test_up_refuses_a_port_another_process_holds(tmp_path, flag):
     variable = {"--temporal-port": "TEMPORAL_PORT", "--ui-port": "TEMPORAL_UI_PORT", "--api-port": "API_PORT"}[flag]
     assert "in use" in line and f"{variable}=" in line
     assert "campaign engine is up" not in result.stdout
+
+
+UVICORN = [str(Path(sys.executable).parent / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", "0"]
+
+
+@pytest.mark.parametrize(("env", "variable"), [({}, "DATABASE_URL"), ({"API_PORT": "notaport"}, "API_PORT"),
+                                               ({"CAMPAIGN_API_KEYS": "acme:k-1,globex:k-1"}, "CAMPAIGN_API_KEYS")],
+                         ids=["no-DATABASE_URL", "API_PORT", "CAMPAIGN_API_KEYS"])
+def test_the_api_alone_under_uvicorn_is_one_line(tmp_path, env, variable):
+    """`uvicorn api.main:app` (the API alone, as the README and docker-compose run it): one line
+    naming the variable, exit status 2, before uvicorn serves anything."""
+    result = run(UVICORN, clean_env(tmp_path, **env))
+    line = assert_one_line(result, variable)
+    assert line.startswith("api: ") and "k-1" not in line
+
+
+def test_the_api_module_builds_its_app_when_configured(module_database):
+    import api.main
+
+    assert module_database  # DATABASE_URL is set (the module's own database)
+    assert api.main.app is api.main.app  # made once, on first use
+    assert any(getattr(route, "path", None) == "/readyz" for route in api.main.app.routes)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -15,8 +17,16 @@ from api.main import create_app
 from campaign_engine import devserver
 from campaign_engine.private_files import make_tree_private
 from campaign_engine.settings import Settings
-from tests.conftest import API_KEY, engine_settings, running_engine, start_dev_server
+from campaign_engine.temporal import API_RETRY
+from tests.conftest import (
+    API_KEY,
+    engine_settings,
+    fresh_database,
+    running_engine,
+    wait_until_ready,
+)
 from tests.fakes.serve import serve_asgi
+from worker import running_worker
 
 BODY = {"campaignName": "Down", "agentId": "agent-1", "contacts": [{"phone_number": "+14155550101"}]}
 
@@ -28,33 +38,95 @@ def mode(path: Path) -> int:
 async def test_readyz_answers_when_everything_is_up(engine):
     resp = await engine.http.get("/readyz")
     assert resp.status_code == 200, resp.text
-    assert resp.json()["ok"] is True
+    assert resp.json() == {"ok": True, "temporal": "serving", "store": "serving", "worker": "polling"}
     assert (await engine.http.get("/healthz")).status_code == 200
 
 
-async def test_temporal_down_is_503_in_the_envelope_with_retry_after(temporal_cli, task_queue, carrier_db):
-    env = await start_dev_server(temporal_cli)
-    settings = engine_settings(env, task_queue, carrier_db)
+async def test_readyz_is_503_until_a_worker_polls_the_task_queue(dev_env, task_queue, carrier_db):
+    """An API connected to Temporal and its store, and no worker on its task queue, is not
+    ready (uploads would start campaigns nobody runs): 503 naming the worker and the queue;
+    once a worker polls, 200. /healthz (liveness) is 200 throughout."""
+    settings = engine_settings(dev_env, task_queue, carrier_db)
+    async with serve_asgi(create_app(settings), lifespan="on") as base_url, \
+            httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        resp = await http.get("/readyz")
+        assert resp.status_code == 503, resp.text
+        body = resp.json()
+        assert body["success"] is False and body["error"] == "SERVICE_UNAVAILABLE"
+        assert body["details"] == [{"field": "worker", "message": body["details"][0]["message"]}], body
+        assert task_queue in body["message"] and "worker" in body["message"]
+        assert int(resp.headers["retry-after"]) > 0
+        assert (await http.get("/healthz")).status_code == 200
+        async with running_worker(dev_env.client, settings):
+            ready = await wait_until_ready(http)
+            assert ready.json()["worker"] == "polling"
+        # With a carrier cap, the dial task queue needs its own (capped) worker too.
+        capped = engine_settings(dev_env, task_queue, carrier_db, CARRIER_CALLS_PER_SECOND="5")
+        async with serve_asgi(create_app(capped), lifespan="on") as capped_url, \
+                httpx.AsyncClient(base_url=capped_url, timeout=30) as capped_http:
+            # The main queue's poller (seen moments ago) is recent; the dial queue never had one.
+            resp = await capped_http.get("/readyz")
+            assert resp.status_code == 503, resp.text
+            assert capped.dial_task_queue("simulated") in resp.json()["message"], resp.text
+            assert capped.temporal_task_queue + "," not in resp.json()["message"]
+            async with running_worker(dev_env.client, capped):
+                await wait_until_ready(capped_http)
+
+
+async def test_temporal_down_is_503_in_the_envelope_with_retry_after(tmp_path, task_queue, carrier_db):
+    """A real dev server (SQLite), SIGKILLed under a ready API: /readyz names Temporal, and an
+    upload is answered 503 SERVICE_UNAVAILABLE in the envelope with Retry-After after the API's
+    bounded retries (API_RETRY, about a second), not the SDK's ten seconds; it leaves nothing
+    behind: no campaign is listed, and once Temporal is back the same request with the same
+    Idempotency-Key starts the campaign as if it were the first."""
+    ports = [devserver_free_port() for _ in range(2)]
+    data, address = tmp_path / "temporal", f"127.0.0.1:{ports[0]}"
+
+    def start_server():
+        return devserver.start_dev_server(data, ports[0], ports[1], "default", tmp_path / "temporal.log")
+
+    proc = start_server()
     try:
-        async with serve_asgi(create_app(settings), lifespan="on") as base_url, \
+        client = await devserver.wait_until_serving(address, "default", proc)
+        settings = engine_settings(SimpleNamespace(client=client), task_queue, carrier_db,
+                                   DATABASE_URL=fresh_database())
+        app = create_app(settings)
+        async with serve_asgi(app, lifespan="on") as base_url, \
                 httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-            assert (await http.get("/readyz")).status_code == 200
-            await env.shutdown()
-            env = None
+            assert app.state.temporal_client.service_client.config.retry_config == API_RETRY
+            assert API_RETRY.max_elapsed_time_millis <= 2000 and API_RETRY.max_retries <= 5
+            async with running_worker(client, settings):
+                await wait_until_ready(http)
+            proc.kill()  # SIGKILL: no goodbye to its clients
+            proc.wait()
             resp = await http.get("/readyz")
             assert resp.status_code == 503, resp.text
             assert resp.json()["error"] == "SERVICE_UNAVAILABLE" and "Temporal" in resp.json()["message"]
             assert int(resp.headers["retry-after"]) > 0
             assert (await http.get("/healthz")).status_code == 200  # alive all the same
-            # An upload needs Temporal (after the client's own retries, about ten seconds).
-            resp = await http.post("/uploadCampaignDataAndRun", json=BODY, headers={"x-api-key": API_KEY})
+
+            headers = {"x-api-key": API_KEY, "Idempotency-Key": "down-1"}
+            began = time.monotonic()
+            resp = await http.post("/uploadCampaignDataAndRun", json=BODY, headers=headers)
+            print(f"upload with Temporal killed answered {resp.status_code} in {time.monotonic() - began:.2f} s")
             assert resp.status_code == 503, resp.text
             assert resp.headers["content-type"].startswith("application/json")
-            assert resp.json()["error"] == "SERVICE_UNAVAILABLE"
+            assert resp.json()["success"] is False and resp.json()["error"] == "SERVICE_UNAVAILABLE"
+            assert "Temporal" in resp.json()["message"]
             assert int(resp.headers["retry-after"]) > 0
+            listed = await http.get("/getCampaignStatuses", headers={"x-api-key": API_KEY})
+            assert listed.status_code == 200, listed.text
+            assert listed.json()["summary"]["total_campaigns"] == 0, listed.text
+
+            proc = start_server()  # Temporal back, on its own data
+            await devserver.wait_until_serving(address, "default", proc)
+            again = await http.post("/uploadCampaignDataAndRun", json=BODY, headers=headers)
+            assert again.status_code == 200, again.text
+            cid = again.json()["data"]["campaign"]["campaignId"]
+            listed = await http.get("/getCampaignStatuses", headers={"x-api-key": API_KEY})
+            assert [c["campaign_id"] for c in listed.json()["campaigns"]] == [cid], listed.text
     finally:
-        if env is not None:
-            await env.shutdown()
+        devserver.stop(proc)
 
 
 async def test_two_api_key_headers_are_refused(engine):

@@ -11,9 +11,12 @@ BODY_OPERATIONS = {("post", "/uploadCampaignDataAndRun"), ("post", "/uploadCampa
                    ("post", "/campaigns/preflight")}
 
 
+def spec() -> dict:
+    return create_app(Settings(campaign_api_keys="acme:k")).openapi()
+
+
 def operations():
-    spec = create_app(Settings(campaign_api_keys="acme:k")).openapi()
-    for path, ops in spec["paths"].items():
+    for path, ops in spec()["paths"].items():
         for method, op in ops.items():
             yield method, path, set(op["responses"])
 
@@ -36,3 +39,46 @@ def test_every_authenticated_operation_documents_its_errors():
 def test_updating_a_campaign_documents_not_found_and_a_finished_campaign():
     statuses = {(m, p): s for m, p, s in operations()}[("put", "/updateCampaignData/{campaign_id}")]
     assert {"404", "409"} <= statuses
+
+
+def test_no_operation_documents_the_422_it_never_answers():
+    """A body or parameter that does not validate is 400 BAD_REQUEST in the envelope (api.errors),
+    never FastAPI's 422: the 422 and its HTTPValidationError schema are gone from the document."""
+    document = spec()
+    seen = 0
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            assert "422" not in op["responses"], (method, path)
+            assert "400" in op["responses"], (method, path)  # every operation reads input it may refuse
+            seen += 1
+    assert seen >= 20
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "HTTPValidationError" not in str(document)
+
+
+def test_every_error_is_documented_in_the_envelope():
+    document = spec()
+    envelope = document["components"]["schemas"]["ErrorEnvelope"]
+    assert set(envelope["required"]) == {"success", "message", "error"}
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                if status[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, status)
+
+
+async def test_a_refused_body_is_a_400_in_the_documented_envelope(engine):
+    """What the document says is what the API answers: a body that does not validate (a wrong
+    type, a field missing) is 400 BAD_REQUEST, and the answer is an ErrorEnvelope."""
+    from api.errors import ErrorEnvelope
+
+    for body in ({"campaignName": 5, "agentId": "a", "contacts": []}, {"agentId": "a"},
+                 {"campaignName": "x", "agentId": "a", "contacts": [{"phone_number": "12345"}]}):
+        resp = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=engine.headers())
+        assert resp.status_code == 400, resp.text
+        answer = ErrorEnvelope.model_validate(resp.json())
+        assert answer.error == "BAD_REQUEST" and answer.details
+    resp = await engine.http.get("/campaigns/nope/contacts?status=bogus", headers=engine.headers())
+    assert resp.status_code in (400, 404), resp.text
+    ErrorEnvelope.model_validate(resp.json())

@@ -1,22 +1,35 @@
-"""Rate limits per API key and route class, over real HTTP, counted in the real store.
+"""Rate limits per API key and route class: the sliding-window policy (pure, with hypothesis
+properties: no span of the window's length admits more than the limit), and over real HTTP,
+counted in the real store.
 
-Windows here are an hour long so that a test does not straddle two windows by chance; the
-sequences that must fall in one window check that every answer named the same Reset.
+Windows over HTTP are an hour long, so that a test's requests all lie in one window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
+import math
 import time
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import text
 
 from api.main import create_app
-from campaign_engine.rate_limits import Rate, decide, parse_rate, window_start
+from campaign_engine.rate_limits import (
+    BUCKETS_PER_WINDOW,
+    Rate,
+    bucket_seconds,
+    bucket_start,
+    decide,
+    parse_rate,
+)
 from campaign_engine.settings import Settings
 from campaign_engine.store.db import create_engine
 from tests.conftest import API_KEY, OTHER_TENANT_KEY, engine_settings, running_engine
@@ -45,17 +58,98 @@ def test_parse_rate_refuses(bad):
 
 
 def test_decide():
-    rate = Rate(2, 60)
-    start = window_start(1000.5, 60)
-    assert start == 960
-    first = decide(rate, 1, start, 1000.5)
-    assert first.allowed and first.remaining == 1 and first.reset == 1020
+    rate = Rate(2, 60)  # buckets of one second
+    assert bucket_seconds(rate) == 1.0 and bucket_start(1000.5, rate) == 1000
+    first = decide(rate, [], 1000.5)
+    assert first.allowed and first.remaining == 1 and first.reset == 1061  # its bucket leaves then
     assert "Retry-After" not in first.headers()
-    third = decide(rate, 3, start, 1000.5)
+    second = decide(rate, [(1000.0, 1)], 1010.2)
+    assert second.allowed and second.remaining == 0 and second.reset == 1071
+    third = decide(rate, [(1000.0, 1), (1010.0, 1)], 1030.0)
     assert not third.allowed and third.remaining == 0
+    # Admitted again once the oldest bucket has left the window: at 1000 + 1 + 60.
     assert third.headers() == {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0",
-                               "X-RateLimit-Reset": "1020", "Retry-After": "20"}
-    assert decide(rate, 3, start, 1019.99).retry_after == 1  # never 0
+                               "X-RateLimit-Reset": "1071", "Retry-After": "32"}
+    assert decide(rate, [(1000.0, 1), (1010.0, 1)], 1060.999).retry_after == 1  # never 0
+    assert decide(rate, [(1000.0, 1), (1010.0, 1)], 1061.01).allowed
+    # A fixed window would start afresh at 1020 (its boundary): the sliding one does not.
+    assert not decide(rate, [(1019.0, 2)], 1020.5).allowed
+    assert not decide(rate, [(1019.0, 2)], 1079.5).allowed and decide(rate, [(1019.0, 2)], 1080.01).allowed
+
+
+RATES = st.builds(Rate, st.integers(1, 12), st.sampled_from([1, 2, 60, 3600, 86400]))
+
+
+def simulate(rate: Rate, times: list[float]) -> tuple[list[float], list[tuple[float, int]]]:
+    """Requests at `times` (ascending) through the policy, counted as the store counts them:
+    the admitted times, and each request's (time, retry_after) when refused."""
+    buckets: dict[float, int] = {}
+    admitted, refused = [], []
+    for now in times:
+        decision = decide(rate, buckets.items(), now)
+        assert decision.limit == rate.limit and 0 <= decision.remaining < rate.limit
+        if decision.allowed:
+            start = bucket_start(now, rate)
+            buckets[start] = buckets.get(start, 0) + 1
+            admitted.append(now)
+            assert decision.reset >= now + rate.window_seconds
+        else:
+            assert decision.retry_after >= 1 and decision.remaining == 0
+            refused.append((now, decision.retry_after))
+    return admitted, refused
+
+
+def request_times(window: int):
+    """Bursts and trickles over a few windows, boundaries of fixed windows included."""
+    step = st.one_of(st.just(0.0), st.floats(0, window / 50), st.floats(0, window * 1.2),
+                     st.sampled_from([window / BUCKETS_PER_WINDOW, window / 2, float(window)]))
+    return st.lists(step, min_size=1, max_size=120).map(
+        lambda steps: [window * 1000 - window / 3 + sum(steps[:i + 1]) for i in range(len(steps))])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(data=st.data(), rate=RATES)
+def test_no_span_of_the_window_admits_more_than_the_limit(data, rate):
+    times = data.draw(request_times(rate.window_seconds))
+    admitted, refused = simulate(rate, times)
+    window = rate.window_seconds
+    # Every span [t, t + window) that holds admitted requests starts at one of them at its latest.
+    for i, t in enumerate(admitted):
+        assert bisect.bisect_left(admitted, t + window) - i <= rate.limit, (rate, admitted[i:i + rate.limit + 2])
+    # ... and the window is not much stricter than that: a refused request had `limit`
+    # admitted within the window and one bucket before it.
+    for now, _ in refused:
+        since = bisect.bisect_right(admitted, now - window - bucket_seconds(rate) - 1e-3)
+        assert bisect.bisect_right(admitted, now) - since >= rate.limit, (rate, now, admitted)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(data=st.data(), rate=RATES)
+def test_retry_after_is_when_a_request_is_admitted_again(data, rate):
+    """A refused client that waits Retry-After seconds (and sends nothing meanwhile) is admitted."""
+    times = data.draw(request_times(rate.window_seconds))
+    buckets: dict[float, int] = {}
+    for now in times:
+        decision = decide(rate, buckets.items(), now)
+        if decision.allowed:
+            start = bucket_start(now, rate)
+            buckets[start] = buckets.get(start, 0) + 1
+            continue
+        later = decide(rate, buckets.items(), now + decision.retry_after)
+        assert later.allowed, (rate, now, decision, sorted(buckets.items()))
+        # Not long before, either: a second earlier it would still have been refused (whole
+        # seconds, so only when the wait is over a second).
+        if decision.retry_after > 1:
+            assert not decide(rate, buckets.items(), now + decision.retry_after - 1).allowed
+
+
+def test_a_steady_client_at_the_limit_loses_at_most_a_bucket():
+    """A client spacing its requests evenly at exactly the limit's rate is refused at most one
+    request per window's worth (the oldest bucket counted whole)."""
+    rate = Rate(60, 60)
+    times = [1_000_000 + i * 1.0 + 0.5 for i in range(600)]
+    _, refused = simulate(rate, times)
+    assert len(refused) <= math.ceil(len(times) / rate.limit), len(refused)
 
 
 @pytest.mark.parametrize("name", ["RATE_LIMIT_UPLOADS", "RATE_LIMIT_CONTROL", "RATE_LIMIT_READS"])
@@ -68,35 +162,22 @@ def test_a_bad_rate_setting_names_its_variable(name):
 # --- over HTTP ------------------------------------------------------------------------------
 
 
-def _same_window(responses: list[httpx.Response]) -> bool:
-    return len({r.headers["X-RateLimit-Reset"] for r in responses}) == 1
-
-
-async def _clear_of_window_edge(window: int = 3600, margin: float = 10.0) -> None:
-    """Sleep past the end of the current window if it is less than `margin` seconds away."""
-    left = window - time.time() % window
-    if left < margin:
-        await asyncio.sleep(left + 0.5)
-
-
 async def _statuses(http: httpx.AsyncClient, key: str = API_KEY) -> httpx.Response:
     return await http.get("/getCampaignStatuses", headers={"x-api-key": key})
 
 
 async def test_headers_count_down_then_429(dev_env, task_queue, carrier_db):
     async with running_engine(dev_env, task_queue, carrier_db, RATE_LIMIT_READS="3/hour") as eng:
-        await _clear_of_window_edge()
         seen = [await _statuses(eng.http) for _ in range(4)]
-        assert _same_window(seen)
         assert [r.status_code for r in seen] == [200, 200, 200, 429], [r.text for r in seen]
         assert [r.headers["X-RateLimit-Limit"] for r in seen] == ["3"] * 4
         assert [r.headers["X-RateLimit-Remaining"] for r in seen] == ["2", "1", "0", "0"]
         reset = int(seen[0].headers["X-RateLimit-Reset"])
-        assert time.time() < reset <= time.time() + 3600 + 1
-        assert reset % 3600 == 0  # the end of the fixed window
+        # When the requests counted have left the window: an hour and a bucket (a minute) on.
+        assert time.time() + 3600 - 5 < reset <= time.time() + 3600 + 60 + 1
         over = seen[3]
         assert over.json()["success"] is False and over.json()["error"] == "RATE_LIMIT_EXCEEDED"
-        assert 1 <= int(over.headers["Retry-After"]) <= 3600
+        assert 3600 - 5 <= int(over.headers["Retry-After"]) <= 3600 + 60 + 1  # when the first leaves
         assert "Retry-After" not in seen[0].headers
 
         # Another key (another tenant) has a count of its own.
@@ -124,6 +205,44 @@ async def test_headers_count_down_then_429(dev_env, task_queue, carrier_db):
         assert all(API_KEY.encode() not in bytes(k) for k, _, _ in rows)
 
 
+async def test_requests_spent_in_the_last_window_still_count_after_a_fixed_boundary(dev_env, task_queue,
+                                                                                    carrier_db):
+    """The window slides: requests admitted half an hour ago (in the previous hour, for a fixed
+    window that started afresh on the hour) still count against a limit per hour, until an hour
+    after them; the 429's Retry-After says when that is."""
+    async with running_engine(dev_env, task_queue, carrier_db, RATE_LIMIT_READS="3/hour") as eng:
+        digest = hashlib.sha256(API_KEY.encode()).digest()
+        db = create_engine(eng.settings.database_url.get_secret_value(), pool_size=1)
+        try:
+            async with db.begin() as conn:  # three reads admitted 30 minutes ago, in one bucket
+                await conn.execute(text(
+                    "INSERT INTO rate_limit_windows VALUES (:k, 'reads', 3600, "
+                    "to_timestamp(floor(extract(epoch FROM now() - interval '30 minutes') / 60) * 60), 3)"),
+                    {"k": digest})
+        finally:
+            await db.dispose()
+        refused = await _statuses(eng.http)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+        assert 30 * 60 - 5 <= int(refused.headers["Retry-After"]) <= 31 * 60 + 1, refused.headers
+        assert abs(int(refused.headers["X-RateLimit-Reset"]) - (time.time() + int(refused.headers["Retry-After"]))) <= 2
+        # Another class of the same key, and another key, are not touched.
+        assert (await _statuses(eng.http, OTHER_TENANT_KEY)).status_code == 200
+
+
+async def test_concurrent_requests_through_two_processes_admit_exactly_the_limit(dev_env, task_queue, carrier_db):
+    """Requests racing through two API apps on one store are decided one after the other (an
+    advisory lock per key and class): exactly `limit` of them are admitted."""
+    async with running_engine(dev_env, task_queue, carrier_db, RATE_LIMIT_READS="5/hour") as eng:
+        async with serve_asgi(create_app(eng.settings), lifespan="on") as second_url, \
+                httpx.AsyncClient(base_url=second_url, timeout=30) as second:
+            answers = await asyncio.gather(*(_statuses(eng.http if i % 2 else second) for i in range(14)))
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200] * 5 + [429] * 9, [r.text for r in answers if r.status_code not in (200, 429)]
+        assert sorted(r.headers["X-RateLimit-Remaining"] for r in answers if r.status_code == 200) == \
+            ["0", "1", "2", "3", "4"]
+
+
 async def test_exempt_and_unauthenticated_answers_carry_no_limit(dev_env, task_queue, carrier_db):
     async with running_engine(dev_env, task_queue, carrier_db, RATE_LIMIT_READS="1/hour",
                               RATE_LIMIT_CONTROL="1/hour", RATE_LIMIT_UPLOADS="1/hour") as eng:
@@ -149,15 +268,13 @@ async def test_two_api_processes_share_one_limit(dev_env, task_queue, carrier_db
         second_app = create_app(eng.settings)  # the same DATABASE_URL: another API process
         async with serve_asgi(second_app, lifespan="on") as second_url:
             async with httpx.AsyncClient(base_url=second_url, timeout=30) as second:
-                await _clear_of_window_edge()
                 seen = [await _statuses(eng.http if i % 2 == 0 else second) for i in range(5)]
-                assert _same_window(seen)
                 assert [r.status_code for r in seen] == [200, 200, 200, 200, 429]
                 assert [r.headers["X-RateLimit-Remaining"] for r in seen] == ["3", "2", "1", "0", "0"]
                 assert (await _statuses(second)).status_code == 429
                 assert (await _statuses(eng.http)).status_code == 429
 
-                # Windows that have ended are deleted now and then (here: on the next count).
+                # Buckets no window counts are deleted now and then (here: on the next count).
                 db = create_engine(eng.settings.database_url.get_secret_value(), pool_size=1)
                 try:
                     async with db.begin() as conn:

@@ -285,6 +285,9 @@ def test_openapi_documents_the_lifecycle_and_preflight_bodies_as_before(path, mo
     assert spec["paths"][path]["post"]["requestBody"] == want["paths"]["/u"]["post"]["requestBody"]
     schemas = spec["components"]["schemas"]
     for name, schema in want["components"]["schemas"].items():
+        if name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422, never answered: removed
+            assert name not in schemas
+            continue
         assert schemas[name] == schema, name
 
 
