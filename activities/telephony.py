@@ -79,8 +79,8 @@ class TelephonyActivities:
     @activity.defn
     async def fetch_call_status(self, request: CallRequest) -> CallOutcome:
         provider = self._provider(request.provider)
-        assert request.call_id is not None
         request = await self._addressed(request)
+        assert request.call_id is not None
         try:
             outcome = await provider.fetch_call_status(request.call_id, request)
         except ProviderAuthError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -104,7 +105,7 @@ def _field_path(loc: tuple) -> tuple[str, int | None]:
     return ".".join(parts) or "body", row
 
 
-def validation_details(errors: list[dict]) -> list[dict]:
+def validation_details(errors: Sequence[Any]) -> list[dict]:
     details = []
     for err in errors:
         field, row = _field_path(tuple(err.get("loc", ())))
@@ -169,7 +170,7 @@ BODY_PARSE_ERROR = "There was an error parsing the body"
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
 
 
-def _sent_as_other_than_json(request: Request, errors: list[dict]) -> bool:
+def _sent_as_other_than_json(request: Request, errors: Sequence[Any]) -> bool:
     """A body was sent, not as JSON (another or no Content-Type), so it was never parsed."""
     if is_json_content_type(request.headers.get("content-type")):
         return False

@@ -81,7 +81,8 @@ class UploadCampaignDataIn(BaseModel):
         unknown = [key for key in self.model_extra or {} if key not in _CAMPAIGN_SETTING_KEYS]
         if unknown:
             raise ValidationError.from_exception_data("UploadCampaignDataIn", [
-                InitErrorDetails(type="extra_forbidden", loc=(key,), input=self.model_extra[key]) for key in unknown])
+                InitErrorDetails(type="extra_forbidden", loc=(key,), input=(self.model_extra or {})[key])
+                for key in unknown])
         return self
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,7 @@ SWEEP_SECONDS = 60.0
 COUNT_TIMEOUT_SECONDS = 5.0
 _STATE = "rate_limit"
 # In the OpenAPI of every counted operation.
-RATE_LIMITED = {429: {"description": "RATE_LIMIT_EXCEEDED: this API key's limit for the route class is used up "
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "RATE_LIMIT_EXCEEDED: this API key's limit for the route class is used up "
                                      "until X-RateLimit-Reset (Retry-After: seconds)"}}
 
 

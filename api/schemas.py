@@ -133,7 +133,8 @@ class CampaignIn(BaseModel):
     @field_validator("campaignName")
     @classmethod
     def _campaign_name(cls, value: str) -> str:
-        return no_control_characters(value)
+        no_control_characters(value)
+        return value
 
     @field_validator("callingWindow", mode="before")
     @classmethod

@@ -112,7 +112,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
         config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                                 log_level="warning", lifespan="on")
         api = uvicorn.Server(config)
-        api.install_signal_handlers = lambda: None  # ours stop everything together
+        api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # ours stop everything
         async with running_worker(client, settings):
             api_task = asyncio.create_task(api.serve())
             while not api.started:

@@ -92,7 +92,7 @@ def start_dev_server(data_dir: Path, port: int, ui_port: int, namespace: str, lo
         args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         preexec_fn=_die_with_parent if os.name == "posix" else None,
     )
-    proc.log_file = log_file  # type: ignore[attr-defined] - for exit_reason
+    proc.log_file = log_file  # type: ignore[attr-defined]  # for exit_reason
     return proc
 
 
@@ -144,7 +144,7 @@ async def watch(proc: subprocess.Popen, stop: asyncio.Event, interval: float = 0
     while not stop.is_set():
         if proc.poll() is not None:
             return (f"the Temporal dev server (pid {proc.pid}) exited with status {proc.returncode}: "
-                    "stopping everything" + (f" (see {proc.log_file})" if getattr(proc, "log_file", None) else ""))
+                    "stopping everything" + (f" (see {proc.log_file})" if getattr(proc, "log_file", None) else ""))  # type: ignore[attr-defined]
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:

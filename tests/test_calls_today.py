@@ -44,7 +44,7 @@ async def test_calls_today_counts_only_the_calls_after_midnight(dev_env, task_qu
 
         times = sorted(_placed(c["placed_at"]) for c in engine.ledger.calls(cid))
         assert len(times) == 8  # four first calls, four redials
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
         widest = max(range(len(gaps)), key=gaps.__getitem__)
         assert gaps[widest] > timedelta(seconds=1.5), times  # first calls, then the redials 3 s later
         midnight = times[widest] + gaps[widest] / 2

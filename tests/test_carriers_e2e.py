@@ -182,7 +182,7 @@ async def test_twilio_outcomes_arrive_by_signed_callbacks(dev_env, task_queue, c
                 status = await eng.contact(cid, key).query(ContactCallWorkflow.status)
                 created = double.created_calls(to=phone)
                 assert len(created) == calls, name
-                for record, call in zip(status.attempts, created):
+                for record, call in zip(status.attempts, created, strict=True):
                     # The outcome is the one of the call we placed for that attempt.
                     assert call.callback_query()["attempt"] == str(record.attempt)
                     assert record.call_id == call.sid and record.outcome == disposition, name
@@ -296,7 +296,7 @@ async def test_lost_callbacks_are_recovered_by_polling(dev_env, task_queue, carr
         async with carrier_engine(dev_env, task_queue, carrier_db, monkeypatch, double, url,
                                   TWILIO_POLL_AFTER_SECONDS="1") as eng:
             cid = await eng.upload(list(phones))
-            progress = await eng.wait_status(cid, CampaignStatus.COMPLETED, timeout=30)
+            await eng.wait_status(cid, CampaignStatus.COMPLETED, timeout=30)
             assert lost and double.callbacks == []
             for key, (phone, (_, outcome)) in enumerate(phones.items()):
                 assert (await campaign_rows("acme", cid))[key].disposition == outcome

@@ -359,7 +359,7 @@ def test_intervals_agree_with_is_open_minute_by_minute(case):
     at = at.replace(second=0, microsecond=0)
     end = at + timedelta(hours=36)
     intervals = open_intervals(at, end, window, zones, blackout)
-    for (a, b), (c, _) in zip(intervals, intervals[1:]):
+    for (a, b), (c, _) in zip(intervals, intervals[1:], strict=False):
         assert a < b < c  # ordered, disjoint, never touching
     probe = at
     while probe < end:

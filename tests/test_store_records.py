@@ -127,7 +127,7 @@ async def test_reads_answer_unchanged_after_every_workflow_is_deleted(engine):
     before = await snapshot()
     assert before[0]["status"] == "completed" and len(before[4]) == 4  # header and three attempts
     # The export says who was called: number, name, email and custom_data.
-    table = [dict(zip(before[4][0], row)) for row in before[4][1:]]
+    table = [dict(zip(before[4][0], row, strict=True)) for row in before[4][1:]]
     assert sorted((r["phone_number"], r["name"], r["email"], json.loads(r["custom_data"])) for r in table) == [
         (f"+9198{i:08d}", f"Person {i}", f"p{i}@example.com", {"company": f"Co {i}", "rank": i}) for i in range(3)]
     xlsx = await engine.http.get(f"/downloadCampaignStats?campaign_id={cid}&format=xlsx", headers=engine.headers())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -47,7 +47,7 @@ class Recorder:
         self.cancel_from_key: int | None = None
         self._written: CampaignCounters | None = None
         self.progress: CampaignProgress | None = None  # as the last flush wrote it
-        self._eta_at = None
+        self._eta_at: datetime | None = None
         self._started = 0
         self._done = 0
         self._requested = False

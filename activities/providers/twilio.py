@@ -355,7 +355,7 @@ class TwilioHttpxClient(AsyncHttpClient):
         self,
         method: str,
         url: str,
-        params: dict[str, object] | None = None,
+        params: dict[str, Any] | None = None,
         data: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,

@@ -12,6 +12,7 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 from pydantic_core import from_json
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -96,7 +97,7 @@ async def twilio_status_callback(request: Request, client: ClientDep, settings: 
 @router.post(http_agent.CALLBACK_PATH, summary="Outcome callback of an HTTP voice-agent platform (HMAC-SHA256)")
 async def http_agent_callback(request: Request, client: ClientDep) -> JSONResponse:
     cfg = HttpAgentSettings()
-    secret = cfg.secret.get_secret_value() if hasattr(cfg.secret, "get_secret_value") else cfg.secret
+    secret: str = cfg.secret.get_secret_value() if isinstance(cfg.secret, SecretStr) else cfg.secret
     timestamp, signature = request.headers.get("X-Signature-Timestamp"), request.headers.get("X-Signature")
     if not secret or not timestamp or not signature:  # refused before a byte of the body is read
         return envelope(403, "FORBIDDEN", "missing, invalid or expired signature")

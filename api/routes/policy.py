@@ -123,13 +123,14 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) 
     rows = [i for i in range(validated.received) if i not in refused]
     out: list[PreflightContact] = []
     past = never = 0
-    due_times = []
+    due_times: list[datetime] = []
     for row, contact in zip(rows, validated.contacts, strict=True):
         due = contact.scheduled_at or now
         in_past = contact.scheduled_at is not None and contact.scheduled_at < now
         past += in_past
         first = next_call_time(max(due, now), now, config.calling_window, contact.zones, config.blackout_dates) \
             if (config.calling_window or config.blackout_dates) else max(due, now)
+        note: str | None
         if first is None:
             never += 1
             note = "no calling window opens for this contact within 400 days"

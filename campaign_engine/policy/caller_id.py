@@ -68,6 +68,8 @@ def number_region(phone_e164: str) -> tuple[int, str] | None:
         number = phonenumbers.parse(phone_e164, None)
     except phonenumbers.NumberParseException:
         return None
+    if number.country_code is None:
+        return None
     national = phonenumbers.national_significant_number(number)
     ndc_length = phonenumbers.length_of_national_destination_code(number)
     return number.country_code, national[:ndc_length] if ndc_length > 0 else ""
@@ -97,8 +99,8 @@ def choose_caller_id(
         target = number_region(contact_phone)
         if target is not None:
             regions = [number_region(n) for n in numbers]
-            same_area = [n for n, r in zip(numbers, regions) if r is not None and target[1] and r == target]
-            same_country = [n for n, r in zip(numbers, regions) if r is not None and r[0] == target[0]]
+            same_area = [n for n, r in zip(numbers, regions, strict=True) if r is not None and target[1] and r == target]
+            same_country = [n for n, r in zip(numbers, regions, strict=True) if r is not None and r[0] == target[0]]
             tier = same_area or same_country
             if tier:
                 return tier[counter % len(tier)]

@@ -87,8 +87,9 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
         parts = parts[:-1]  # a trailing dot
     if not parts or _ipv4_part(parts[-1]) is None:
         return None  # a name (its last label is not a number)
-    numbers = [_ipv4_part(p) for p in parts]
-    if len(parts) > 4 or any(n is None for n in numbers):
+    parsed = [_ipv4_part(p) for p in parts]
+    numbers = [n for n in parsed if n is not None]
+    if len(parts) > 4 or len(numbers) != len(parsed):
         raise OutboundUrlError(f"host {host!r} is neither a name nor an IPv4 address")
     *head, last = numbers
     if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):

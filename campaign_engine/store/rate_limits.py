@@ -57,7 +57,7 @@ async def count_request(db: AsyncEngine, key_hash: bytes, route_class: str, rate
     async with db.begin() as conn:
         await conn.execute(_LOCK, {"lock": lock_id(key_hash, route_class, rate.window_seconds)})
         now, starts, counts = (await conn.execute(_BUCKETS, {**params, "horizon": horizon(rate)})).one()
-        decision = decide(rate, zip(starts, counts), float(now))
+        decision = decide(rate, zip(starts, counts, strict=True), float(now))
         if decision.allowed:
             await conn.execute(_COUNT, {**params, "start": bucket_start(float(now), rate)})
         if sweep:

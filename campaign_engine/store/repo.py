@@ -131,7 +131,7 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
     values = placed.model_dump()
     stmt = insert(attempts).values(**values)
     async with db.begin() as conn:
-        first = (await conn.execute(stmt.on_conflict_do_update(
+        first: bool = (await conn.execute(stmt.on_conflict_do_update(
             index_elements=[attempts.c.idempotency_key],
             set_={"call_id": stmt.excluded.call_id, "provider": stmt.excluded.provider,
                   "from_number": stmt.excluded.from_number,

@@ -103,7 +103,8 @@ async def append_contacts(db: AsyncEngine, tenant_id: str, campaign_id: str, row
         phones = [c.phone for c in rows]
         known = set((await conn.execute(select(contacts.c.phone).where(
             _of(tenant_id, campaign_id), contacts.c.phone.in_(phones)))).scalars()) if phones else set()
-        fresh, seen = [], set(known)
+        fresh: list[Contact] = []
+        seen = set(known)
         for contact in rows:
             if contact.phone not in seen:
                 seen.add(contact.phone)
@@ -222,8 +223,8 @@ def _full_row(change: ContactChange) -> dict:
     r = change.report
     assert r is not None
     state = change.current_state
-    return {"k": change.key, "s": state.value,
-            "d": (change.disposition or r.disposition).value if (change.disposition or r.disposition) else None,
+    disposition = change.disposition or r.disposition
+    return {"k": change.key, "s": state.value, "d": disposition.value if disposition else None,
             "a": r.attempts, "lo": r.last_outcome.value if r.last_outcome else None,
             "n": None if change.clear_next_call else r.next_call_at, "r": change.reason or r.reason,
             "t": r.talk_seconds}
