@@ -111,9 +111,10 @@ def main(settings: Settings | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from activities.environment import check_environment
     from campaign_engine.config_errors import run_reporting
 
-    status = run_reporting(main, "worker")  # a configuration error: one line, status 2
+    status = run_reporting(main, "worker", check_environment)  # a configuration error: one line, status 2
     sys.stdout.flush()
     sys.stderr.flush()
     # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).

@@ -18,10 +18,11 @@ worker) and the API (`uvicorn api.main:app`, a subprocess), and measures:
              (bare start p50 + validating the numbers alone), the floor docs/benchmarks.md names
 4. utilization  maxConcurrentCalls C, every call L seconds long: calls per second achieved
              between the first dial and the last hang-up, over the ideal C / L
-5. growth    N = 1,000 / 5,000 / 10,000 (built by appends of 1,000 through
+5. growth    N = 1,000 / 10,000 / 100,000, and 1,000,000 with --million (built by appends of 1,000 through
              POST /campaigns/{id}/contacts when the API has it, else from several campaigns):
-             time, per-contact time against the smallest N, worker peak RSS (VmHWM), the
-             longest history of any workflow run
+             time, per-contact time against the smallest N, worker and API peak RSS (VmHWM),
+             the longest history of any workflow run, the largest history event (a bound on
+             every payload: continue-as-new inputs, flush answers, pages of contacts)
 6. multi     (--multi K, 2 by default, not in --quick) the engine with 1 and with K workers on one task
              queue, alternated (`workers_speedup`: K workers' rate over one's, median of the pairs);
              then K workers with one of them SIGKILLed mid-campaign: the campaign must still
@@ -552,6 +553,23 @@ async def histories(client, query: str, expect_closed: int, timeout: float = 60)
     return h
 
 
+async def largest_event(client, wf_ids: list[str]) -> tuple[int, str]:
+    """The largest history event (bytes, and which) of every run of the campaigns and of
+    their first contacts: an upper bound on any payload (continue-as-new inputs, the flush's
+    answers, pages of contacts, a contact's input)."""
+    best = (0, "")
+    for wf_id in wf_ids:
+        ids = [wf_id] + [f"{wf_id}/contact/{k}" for k in range(3)]
+        for one in ids:
+            async for execution in client.list_workflows(f"WorkflowId = '{one}'"):
+                handle = client.get_workflow_handle(one, run_id=execution.run_id)
+                async for event in handle.fetch_history_events():
+                    size = event.ByteSize()
+                    if size > best[0]:
+                        best = (size, f"{one} event {event.event_id} ({event.WhichOneof('attributes')})")
+    return best
+
+
 @dataclass
 class PhaseResult:
     name: str
@@ -748,6 +766,7 @@ class Bench:
         if killer is not None:
             killer.cancel()
         rss = max(vm_hwm_mb(p.pid) for p in procs)
+        api_rss = vm_hwm_mb(api.pid)
         calls = carrier_calls(carrier_db)
         for p in procs:
             p.stop()
@@ -761,11 +780,13 @@ class Bench:
                           f"completed {completed}, carrier calls {len(calls)} for {distinct} contacts")
         query = " OR ".join(f'WorkflowId STARTS_WITH "{w}"' for w in wf_ids)
         hist = await histories(self.client, f"({query})", n + len(wf_ids), timeout=120 if ok else 5)
+        largest = await largest_event(self.client, wf_ids)
         res = PhaseResult(
             f"engine {tag}", n, seconds, n / seconds, usage, hist, rss, ok=ok,
             note="; ".join(x for x in (note, stall_note) if x),
             extra={"built_by": built_by, "upload_s": round(upload_s, 2), "workers": workers,
-                   "campaigns": len(wf_ids), "calls": len(calls)},
+                   "campaigns": len(wf_ids), "calls": len(calls), "api_peak_rss_mb": round(api_rss, 1),
+                   "largest_event_bytes": largest[0], "largest_event": largest[1]},
         )
         self.results.append(res)
         log(f"engine {tag} N={n}: {seconds:.1f}s, {n / seconds:.1f} contacts/s, rss {rss:.0f} MB, "
@@ -1123,6 +1144,8 @@ def report(bench: Bench, args: argparse.Namespace) -> dict:
         "growth_seconds": [rnd(r.seconds) for r in pts],
         "growth_contacts_per_s": [rnd(r.contacts_per_s) for r in pts],
         "growth_worker_peak_rss_mb": [rnd(r.worker_peak_rss_mb) for r in pts],
+        "growth_api_peak_rss_mb": [r.extra.get("api_peak_rss_mb") for r in pts],
+        "growth_largest_event_bytes": [r.extra.get("largest_event_bytes") for r in pts],
         "growth_max_history_events": [r.hist.max_events if r.hist else None for r in pts],
         "growth_per_contact_time_ratio": rnd(growth_ratio),
         "growth_built_by": [r.extra.get("built_by") for r in pts],
@@ -1251,6 +1274,13 @@ def check_targets(out: dict) -> list[str]:
         failed.append(f"max_history_events {out['max_history_events']} > 10000")
     if out["worker_peak_rss_mb"] is not None and out["worker_peak_rss_mb"] >= 500:
         failed.append(f"worker_peak_rss_mb {out['worker_peak_rss_mb']} >= 500")
+    ratio = out.get("growth_per_contact_time_ratio")
+    if ratio is not None and ratio > 1.3:
+        failed.append(f"growth_per_contact_time_ratio {ratio} > 1.3")
+    if any(b is not None and b >= 256 * 1024 for b in out.get("growth_largest_event_bytes", [])):
+        failed.append(f"a history event of {max(out['growth_largest_event_bytes'])} bytes >= 256 KB")
+    if any(m is not None and m >= 300 for m in out.get("growth_api_peak_rss_mb", [])):
+        failed.append(f"API peak RSS {max(out['growth_api_peak_rss_mb'])} MB >= 300")
     return failed
 
 
@@ -1300,6 +1330,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, help="baseline/engine pairs, alternated (default 2; quick 1)")
     p.add_argument("--growth", type=lambda s: [int(x) for x in s.split(",") if x],
                    help="N of the growth runs (default 1000,5000,10000; quick 100,250)")
+    p.add_argument("--million", action="store_true", help="growth also at N=1,000,000 (hours on 2 cores)")
     p.add_argument("--append-size", type=int, help="contacts per upload/append (default 1000; quick 100)")
     p.add_argument("--upload-contacts", type=int, default=1000)
     p.add_argument("--upload-requests", type=int, help="measured requests of each kind (default 20; quick 5)")
@@ -1346,7 +1377,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     q = a.quick
     a.n = a.n or (100 if q else 1000)
     a.repeats = a.repeats or (1 if q else 2)
-    a.growth = a.growth or ([100, 250] if q else [1000, 5000, 10000])
+    a.growth = a.growth or ([100, 250] if q else [1000, 10000, 100000] + ([1_000_000] if a.million else []))
     a.append_size = a.append_size or (100 if q else 1000)
     a.upload_requests = a.upload_requests or (5 if q else 20)
     a.util_c = a.util_c or (5 if q else 20)

@@ -61,32 +61,8 @@ def one_line(exc: BaseException) -> tuple[str, int] | None:
 _ONE_LINE_ERRORS = {"TemporalUnreachable", "StoreUnreachable", "StoreNotConfigured"}
 
 
-def check_environment() -> None:
-    """Every setting read from the environment, validated before anything starts: the
-    engine's, the webhooks', and the settings of the provider TELEPHONY_PROVIDER selects."""
-    from activities.providers.http_agent import HttpAgentProvider
-    from activities.providers.http_agent_settings import HttpAgentSettings
-    from activities.providers.twilio import TwilioProvider
-    from activities.providers.twilio_settings import TwilioSettings
-    from activities.webhook_settings import WebhookSettings
-    from campaign_engine.settings import Settings
-
-    settings = Settings()
-    WebhookSettings()
-    twilio, http = TwilioSettings(), HttpAgentSettings()
-    try:
-        if settings.telephony_provider == "twilio" or twilio.account_sid:
-            TwilioProvider.from_settings(twilio)
-        if settings.telephony_provider == "http" or http.url:
-            HttpAgentProvider.from_settings(http)
-    except ValidationError:
-        raise
-    except ValueError as err:
-        raise ConfigError(f"TELEPHONY_PROVIDER={settings.telephony_provider}: {err}") from None
-
-
 def run_reporting(main: Callable[[], int], program: str = "campaign-engine",
-                  preflight: Callable[[], None] | None = check_environment) -> int:
+                  preflight: Callable[[], None] | None = None) -> int:
     """`main()`'s status; a configuration error is one line on stderr and status 2."""
     try:
         if preflight is not None:

@@ -13,24 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-
-class Outcome(StrEnum):
-    """How one call attempt ended (the provider's final status, normalised)."""
-
-    COMPLETED = "completed"  # answered by a person: the contact is reached
-    NO_ANSWER = "no-answer"
-    BUSY = "busy"
-    FAILED = "failed"  # could not be established
-    VOICEMAIL = "voicemail"  # answered by a machine
-    CANCELED = "canceled"
-
-
-class CallProgress(StrEnum):
-    """A call's provider status while it is not final yet."""
-
-    QUEUED = "queued"
-    RINGING = "ringing"
-    IN_PROGRESS = "in-progress"
+from campaign_engine.calls import NEVER_REDIAL_REASONS, AttemptRecord, CallProgress, Outcome, RedialPolicy
 
 
 class ContactState(StrEnum):
@@ -74,26 +57,6 @@ class CampaignStatus(StrEnum):
     CANCELED = "canceled"
     FAILED = "failed"
 
-
-# Outcomes that end a contact without a redial whatever the configuration says.
-NEVER_REDIAL_REASONS = frozenset({"INVALID_NUMBER", "OPT_OUT"})
-
-
-class RedialPolicy(BaseModel):
-    """The seed's simple redial form, normalised.
-
-    `max_attempts` counts every call to a contact, the first one included: with
-    `max_attempts=3` a contact is called at most three times (one call and two redials).
-    `retry_intervals[i]` is the wait in seconds before redial i+1 (so before call i+2);
-    when the list is shorter than the redials it allows, its last value repeats.
-    """
-
-    enabled: bool = False
-    max_attempts: int = 1
-    retry_intervals: list[int] = Field(default_factory=lambda: [3600])
-    redial_outcomes: list[Outcome] = Field(
-        default_factory=lambda: [Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED]
-    )
 
 
 class Contact(BaseModel):
@@ -269,19 +232,6 @@ class PlacedCall(BaseModel):
 # --- what the workflows report ---------------------------------------------------------------
 
 
-class AttemptRecord(BaseModel):
-    attempt: int
-    call_id: str | None = None
-    placed_at: datetime | None = None
-    ended_at: datetime | None = None
-    outcome: Outcome | None = None
-    duration_seconds: float | None = None
-    hangup_cause: str | None = None
-    reason: str | None = None
-    recording_url: str | None = None
-    analysis: dict[str, Any] = Field(default_factory=dict)
-
-
 class AttemptReport(BaseModel):
     """The one way a contact tells its campaign how it stands: a signal after every attempt,
     on every wait it begins, and at its end (`state` final). It carries the contact's whole
@@ -453,9 +403,11 @@ class CampaignSummary(BaseModel):
     finished_at: datetime | None
 
 
-# The policy modules use the models above, so they are imported last (no import cycle).
+# The policies' own models (they build on campaign_engine.calls only).
 from campaign_engine.policy.redial_rules import RuleBasedRedial  # noqa: E402
 from campaign_engine.policy.windows import CallingWindow  # noqa: E402
+
+__all__ = ["NEVER_REDIAL_REASONS", "AttemptRecord", "CallProgress", "Outcome", "RedialPolicy"]
 
 CampaignConfig.model_rebuild()
 ContactCallInput.model_rebuild()

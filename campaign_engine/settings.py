@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     @field_validator("simulated_outcomes")
     @classmethod
     def _outcomes(cls, value: str) -> str:
-        from activities.providers.simulated import parse_outcome_mix
+        from campaign_engine.simulated_settings import parse_outcome_mix
 
         parse_outcome_mix(value)
         return value
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     @field_validator("simulated_ring_seconds", "simulated_talk_seconds")
     @classmethod
     def _seconds(cls, value: str) -> str:
-        from activities.providers.simulated import parse_seconds_range
+        from campaign_engine.simulated_settings import parse_seconds_range
 
         parse_seconds_range(value)
         return value

@@ -32,7 +32,7 @@ from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
 from tests.helpers import wait_for
 from tests.test_crash_safety import campaign_body, free_port, kill
-from tests.test_store_crash import Store, assert_store_agrees_with_carrier, start_worker
+from tests.test_store_crash import STORE_DOWN_SIGNS, Store, assert_store_agrees_with_carrier, start_worker
 from workflows.campaign import CampaignWorkflow
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,7 @@ async def test_chaos_worker_temporal_and_postgres_killed_records_agree_with_carr
             for i, what in enumerate(schedule):
                 # The moment: the ledger has grown by a random number of calls since the last restart.
                 threshold = await ledger_count() + rng.randint(20, 60)
-                await wait_for(ledger_count, lambda c: c >= threshold, timeout=60,
+                await wait_for(ledger_count, lambda c, threshold=threshold: c >= threshold, timeout=60,
                                what=f"kill {i + 1} ({what}) at {threshold} calls")
                 at = await ledger_count()
                 if what == "worker":
@@ -141,14 +141,19 @@ async def test_chaos_worker_temporal_and_postgres_killed_records_agree_with_carr
                     mark(f"temporal restarted at {calls()} calls")
                 else:
                     killed_pid = postgres.pid
+                    log_mark = len(worker_log.read_text(errors="replace"))
                     postgres.kill()
                     assert not postgres.running
                     mark(f"kill {i + 1}: postgres at {at} calls")
-                    # Down until a call was placed that it could not record (or a moment passes).
-                    try:
-                        await wait_for(ledger_count, lambda c: c > at, timeout=5, what="a call while the store is down")
-                    except AssertionError:
-                        pass
+
+                    # Down until the worker has met it down (a dial or a flush refused): dials
+                    # read the store first, so nobody is dialled meanwhile.
+                    def refused(since: int = log_mark) -> bool:
+                        text = worker_log.read_text(errors="replace")[since:]
+                        return any(sign in text for sign in STORE_DOWN_SIGNS)
+
+                    await wait_for(lambda: asyncio.to_thread(refused), bool, timeout=30,
+                                   what="the worker meeting the stopped store")
                     postgres.ensure_running()
                     assert postgres.running and postgres.pid != killed_pid
                     mark(f"postgres restarted at {calls()} calls")

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from activities.providers.simulated import CarrierLedger
-from campaign_engine.cli import run_status
+from cli import run_status
 from tests.conftest import engine_settings
 from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from worker import running_worker
@@ -77,7 +77,7 @@ async def test_every_temporal_command_names_an_unreachable_address_in_one_line_a
 def test_without_address_the_commands_use_the_temporal_up_uses(monkeypatch):
     import argparse
 
-    from campaign_engine import cli
+    import cli
     from campaign_engine.settings import Settings
 
     monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)

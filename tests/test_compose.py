@@ -275,12 +275,12 @@ def test_the_engine_database_is_created_before_the_migration(services):
 
 
 def test_migrate_is_a_one_shot_of_the_engine_image_that_api_and_workers_wait_for(services):
-    from campaign_engine import cli
+    import cli
 
     migrate = services["migrate"]
     cmd = command_of(migrate)
     assert cmd == ["campaign-engine", "migrate"]
-    assert 'campaign-engine = "campaign_engine.cli:entrypoint"' in (ROOT / "pyproject.toml").read_text()
+    assert 'campaign-engine = "cli:entrypoint"' in (ROOT / "pyproject.toml").read_text()
     with pytest.raises(SystemExit) as help_exit:  # the CLI has the command
         cli.main(["migrate", "--help"])
     assert help_exit.value.code == 0

@@ -11,15 +11,13 @@ ParentClosePolicy.ABANDON and report to the campaign's workflow id, whichever ru
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastRequest
-    from activities.records import SilentContactsRequest
     from activities.webhooks import (
         CAMPAIGN_COMPLETED,
         WebhookDelivery,
@@ -48,17 +46,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from campaign_engine.store.records import CampaignCounters, ContactChange
     from workflows.admission import Admission
-    from workflows.contact_call import await_webhook_deliveries, start_webhook_delivery
+    from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
     from workflows.launcher import Launcher
+    from workflows.liveness import Liveness
+    from workflows import campaign_view as view
     from workflows.recorder import Recorder
 
 # A run continues as new past this many events (Temporal's hard limit is 51,200).
 MAX_RUN_EVENTS = 8_000
 # Signals sent at once (Temporal allows 2,000 pending per run).
 SIGNAL_BATCH = 500
-# Keys that ended lately: a signal that fails because the contact closed after its final
-# report must not end it a second time.
-RECENT_FINALS = 5_000
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED)
 
 
@@ -75,7 +72,8 @@ class CampaignWorkflow:
         self._recorder = Recorder(self._config, self._counters)
         self._launcher = Launcher(self._state, self._config, self._admission, self._recorder)
         self._outbox: list[tuple[int, DialGrant]] = []  # grants, stops and retries to send
-        self._recent_finals: deque[int] = deque(maxlen=RECENT_FINALS)
+        self._liveness = Liveness(self._state, self._config, self._admission, self._recorder,
+                                  on_closed=self._closed_without_report, is_finished=self._is_finished)
         self._sa_status: CampaignStatus | None = None
 
     # --- the process ---------------------------------------------------------------------
@@ -103,7 +101,7 @@ class CampaignWorkflow:
             st.started_at = workflow.now()
         self._publish()
         asyncio.create_task(self._recorder.run())
-        asyncio.create_task(self._watch_silent_contacts())
+        asyncio.create_task(self._liveness.watch())
         while True:
             await self._until_something_to_do()
             await self._launcher.launch()
@@ -271,56 +269,12 @@ class CampaignWorkflow:
             self._count_final(key)
 
     def _closed_without_report(self, key: int) -> None:
-        """A contact whose workflow closed without its final report (terminated by an
-        operator) ends as failed; a call it was granted stays counted (it may have gone out)."""
-        if key in self._recent_finals:
-            return
-        st = self._state
-        self._discard(st.dialing, key)
-        self._discard(st.fresh, key)
-        self._admission.drop(key)
-        self._recorder.change(ContactChange(
-            key=key, state=ContactState.DONE, disposition=Outcome.FAILED, clear_next_call=True,
-            reason="the contact's workflow closed without reporting its end (terminated?)"))
-        self._count_final(key)
+        if self._liveness.ended_without_report(key):
+            self._count_final(key)
 
     def _count_final(self, key: int) -> None:
         self._state.final += 1
-        self._recent_finals.append(key)
-
-    async def _watch_silent_contacts(self) -> None:
-        """Beside the main loop: contacts silent past the word they owe (a waiting one asks
-        to dial by its next call time, a call ends) are pinged; a signal to a closed workflow
-        fails, and that contact ends. One timer per check."""
-        cfg = self._config
-        interval = timedelta(seconds=cfg.silent_contact_check_seconds)
-        while True:
-            await workflow.wait_condition(lambda: self._state.next_key > 0 and not self._is_finished())
-            await workflow.sleep(interval, summary="until the next check for silent contacts")
-            await self._recorder.recorded()
-            try:
-                keys: list[int] = await workflow.execute_local_activity(
-                    Activity.FIND_SILENT_CONTACTS,
-                    SilentContactsRequest(tenant_id=cfg.tenant_id, campaign_id=cfg.campaign_id,
-                                          grace_seconds=interval.total_seconds(),
-                                          call_bound_seconds=interval.total_seconds()),
-                    result_type=list[int], start_to_close_timeout=timedelta(seconds=30),
-                    summary="contacts silent for too long",
-                )
-            except ActivityError as err:
-                workflow.logger.warning("check for silent contacts failed: %s", err.cause or err)
-                continue
-            queued = self._admission.queued()  # these wait for the campaign, not it for them
-            for key in keys:
-                if key not in queued:
-                    await self._ping(key)
-
-    async def _ping(self, key: int) -> None:
-        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
-        try:
-            await handle.signal(ContactSignal.PING)
-        except Exception:
-            self._closed_without_report(key)
+        self._liveness.recent_finals.append(key)
 
     # --- control (the REST API's pause, resume, cancel, append, remove) ---------------------
 
@@ -430,21 +384,7 @@ class CampaignWorkflow:
     def progress(self) -> CampaignProgress:
         """Counters from this workflow, counts by state from the store's rows as of the last
         flush (at most a second behind). Per-contact detail: GET /campaigns/{id}/contacts."""
-        st, c = self._state, self._counters()
-        base = self._recorder.progress
-        by_state = dict(base.by_state) if base else {ContactState.PENDING.value: st.total}
-        total = max(st.total, 1)
-        return CampaignProgress(
-            campaign_id=self._config.campaign_id, name=self._config.name, status=st.status,
-            total_contacts=st.total, expected_contacts=st.total, duplicates_merged=st.duplicates_merged,
-            by_state=by_state, by_disposition=dict(base.by_disposition) if base else {},
-            outcome_counts=dict(st.outcome_counts), calls_placed=st.calls_placed, live_calls=c.live_calls,
-            redials_made=base.redials_made if base else 0, pending_redials=base.pending_redials if base else 0,
-            next_redial_at=base.next_redial_at if base else None,
-            percentage=round(100.0 * st.final / total, 1) if st.total else 0.0,
-            estimated_completion=st.finished_at or (base.estimated_completion if base else None),
-            started_at=st.started_at, finished_at=st.finished_at, run=st.runs, pause_reason=st.pause_reason,
-        )
+        return view.progress(self._state, self._config, self._recorder.progress)
 
     @workflow.query
     def config(self) -> CampaignConfig:
@@ -453,13 +393,7 @@ class CampaignWorkflow:
     # --- internals -----------------------------------------------------------------------
 
     def _counters(self) -> CampaignCounters:
-        st = self._state
-        return CampaignCounters(
-            name=self._config.name, status=st.status, total_contacts=st.total, duplicates_merged=st.duplicates_merged,
-            calls_placed=st.calls_placed, live_calls=len(st.dialing), outcome_counts=dict(st.outcome_counts),
-            answered_calls=st.answered_calls, answered_talk_seconds=st.answered_talk_seconds,
-            started_at=st.started_at, finished_at=st.finished_at, pause_reason=st.pause_reason, run=st.runs,
-        )
+        return view.counters(self._state, self._config)
 
     @staticmethod
     def _discard(keys: list[int], key: int) -> None:
@@ -481,21 +415,4 @@ class CampaignWorkflow:
                 sa.AGENT_ID.value_set(self._config.agent_id),
                 sa.TENANT_ID.value_set(self._config.tenant_id),
             ])
-        total = st.total
-        workflow.set_current_details(
-            f"**{st.status.value}** · {st.final}/{total} contacts final "
-            f"({round(100 * st.final / total) if total else 0}%) · {st.calls_placed} calls placed · "
-            + ", ".join(f"{k} {v}" for k, v in sorted(st.outcome_counts.items()))
-            + f"\n\n- contacts: {total} (launched up to key {st.next_key})\n- live calls: {len(st.dialing)}"
-            + f"\n- redial: {self._redial_label()}"
-            + (f"\n\npaused: {st.pause_reason}" if st.status == CampaignStatus.PAUSED and st.pause_reason else "")
-        )
-
-    def _redial_label(self) -> str:
-        cfg = self._config
-        rules = cfg.redial_rules
-        if rules is not None:
-            if not rules.enabled:
-                return "off"
-            return f"up to {rules.effective_max_attempts} calls, rules: " + ", ".join(r.match for r in rules.call_status)
-        return f"up to {cfg.redial.max_attempts} calls" if cfg.redial.enabled else "off"
+        workflow.set_current_details(view.current_details(st, self._config))

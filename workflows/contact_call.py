@@ -19,7 +19,6 @@ contact's workflow open, never blocks the campaign, and never fails the contact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -48,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from campaign_engine.policy.windows import is_open, next_open, window_state
 
     from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
+    from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
 
 # Placing a call is one short HTTP request; retry transient provider errors for a while.
 PLACE_CALL_RETRY = RetryPolicy(
@@ -61,39 +61,6 @@ PLACE_CALL_GIVE_UP = timedelta(hours=1)
 # After a provider auth failure, how long before the contact asks to dial again by itself.
 AUTH_FAILURE_RECHECK = timedelta(minutes=15)
 MAX_POLL_INTERVAL_SECONDS = 900.0
-
-# Customer webhooks (notificationWebhookUrl): retried with backoff up to hourly, for a day.
-WEBHOOK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(hours=1),
-    non_retryable_error_types=["WebhookSecretMissing", "WebhookBadUrl"],
-)
-WEBHOOK_TIMEOUT = timedelta(seconds=30)
-WEBHOOK_GIVE_UP = timedelta(hours=24)
-
-
-def start_webhook_delivery(delivery: WebhookDelivery) -> workflow.ActivityHandle:
-    """Start one customer webhook delivery; the caller does not wait for it (see
-    `await_webhook_deliveries`)."""
-    return workflow.start_activity(
-        Activity.DELIVER_WEBHOOK,
-        delivery,
-        start_to_close_timeout=WEBHOOK_TIMEOUT,
-        schedule_to_close_timeout=WEBHOOK_GIVE_UP,
-        retry_policy=WEBHOOK_RETRY,
-        summary=f"webhook {delivery.event}",
-    )
-
-
-async def await_webhook_deliveries(handles: Sequence[workflow.ActivityHandle]) -> None:
-    """Wait for deliveries still running; one that gave up is logged, never raised."""
-    for handle in handles:
-        try:
-            await handle
-        except ActivityError as err:
-            workflow.logger.warning("customer webhook not delivered: %s", err.cause or err)
-
 
 @workflow.defn
 class ContactCallWorkflow:

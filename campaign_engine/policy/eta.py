@@ -38,11 +38,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from campaign_engine.models import CampaignConfig, RedialPolicy
+from campaign_engine.calls import RedialPolicy
 from campaign_engine.policy.redial import interval_before_attempt
 from campaign_engine.policy.redial_rules import RuleBasedRedial
 from campaign_engine.policy.windows import LAST_RESORT_ZONE, CallingWindow, WindowCalendar
+
+if TYPE_CHECKING:
+    from campaign_engine.models import CampaignConfig
 
 # Before any call has ended, assume this share of calls reaches a person.
 DEFAULT_ANSWER_RATE = 0.6

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from campaign_engine.models import NEVER_REDIAL_REASONS, Outcome, RedialPolicy
+from campaign_engine.calls import NEVER_REDIAL_REASONS, Outcome, RedialPolicy
 
 # The documented rule for a missing `retryIntervals`: one hour before every redial (the
 # seed's own first interval). A list shorter than the redials repeats its last value.

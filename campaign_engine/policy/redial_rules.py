@@ -68,7 +68,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from campaign_engine.models import NEVER_REDIAL_REASONS, AttemptRecord, Outcome, RedialPolicy
+from campaign_engine.calls import NEVER_REDIAL_REASONS, AttemptRecord, Outcome, RedialPolicy
 from campaign_engine.policy.redial import (
     MAX_ATTEMPTS_LIMIT,
     MAX_RETRY_INTERVAL_SECONDS,

@@ -361,8 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
+def _check_environment() -> None:
+    from activities.environment import check_environment  # the providers' packages load only here
+
+    check_environment()
+
+
 def entrypoint() -> None:
-    status = run_reporting(main)  # a configuration error: one line, status 2
+    status = run_reporting(main, preflight=_check_environment)  # a configuration error: one line, status 2
     sys.stdout.flush()
     sys.stderr.flush()
     # The SDK's Rust bridge can abort the interpreter at exit (sdk-python issue 300).

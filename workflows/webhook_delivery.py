@@ -1,0 +1,50 @@
+"""Customer webhooks from a workflow: started and not awaited, awaited only at the end.
+
+A delivery that gave up (24 h of retries) is logged, never raised: webhooks never block or
+fail a contact or a campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import WebhookDelivery
+    from campaign_engine.contract import Activity
+
+# Customer webhooks (notificationWebhookUrl): retried with backoff up to hourly, for a day.
+WEBHOOK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+    non_retryable_error_types=["WebhookSecretMissing", "WebhookBadUrl"],
+)
+WEBHOOK_TIMEOUT = timedelta(seconds=30)
+WEBHOOK_GIVE_UP = timedelta(hours=24)
+
+
+def start_webhook_delivery(delivery: WebhookDelivery) -> workflow.ActivityHandle:
+    """Start one customer webhook delivery; the caller does not wait for it (see
+    `await_webhook_deliveries`)."""
+    return workflow.start_activity(
+        Activity.DELIVER_WEBHOOK,
+        delivery,
+        start_to_close_timeout=WEBHOOK_TIMEOUT,
+        schedule_to_close_timeout=WEBHOOK_GIVE_UP,
+        retry_policy=WEBHOOK_RETRY,
+        summary=f"webhook {delivery.event}",
+    )
+
+
+async def await_webhook_deliveries(handles: Sequence[workflow.ActivityHandle]) -> None:
+    """Wait for deliveries still running; one that gave up is logged, never raised."""
+    for handle in handles:
+        try:
+            await handle
+        except ActivityError as err:
+            workflow.logger.warning("customer webhook not delivered: %s", err.cause or err)
