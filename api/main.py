@@ -21,6 +21,7 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.audit import AuditMiddleware
 from api.dashboard import install_dashboard
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_health(app)  # /healthz, /readyz, and 503 when Temporal or the store is down
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer
+    app.add_middleware(AuditMiddleware)  # the audit trail of what keys did (api.audit)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
                        body_read_timeout=settings.body_read_timeout_seconds)
 

@@ -14,7 +14,11 @@ from temporalio.testing import ActivityEnvironment
 from activities.providers.simulated import CarrierLedger, SimulatedCarrier
 from activities.telephony import TelephonyActivities
 from api.routes.callbacks import deliver_outcome
-from campaign_engine.ids import campaign_workflow_id, contact_workflow_id, idempotency_key
+from campaign_engine.ids import (
+    campaign_workflow_id,
+    contact_workflow_id,
+    idempotency_key,
+)
 from campaign_engine.models import CallOutcome, CallRequest, Outcome
 from campaign_engine.settings import Settings
 from campaign_engine.store.db import store_engine

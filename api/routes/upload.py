@@ -52,6 +52,4 @@ async def upload_campaign_data_and_run(
     data = await campaigns.upload_and_run(client, db, settings, tenant.id, body, fingerprint, idempotency_key)
     campaign_id = data.campaign.campaignId
     data.contacts.suppressed = await compliance.suppressed_in_campaign(db, tenant.id, campaign_id)
-    await compliance.record_audit(db, tenant.id, tenant.key_id, "campaign.created_and_started", campaign_id=campaign_id,
-                                  details={"contacts": data.contacts.accepted, "idempotency_key": idempotency_key})
     return UploadAndRunResponse(data=data)
