@@ -15,7 +15,7 @@ from activities.providers.base import (
 from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
 from campaign_engine.phones import mask_phone
 from campaign_engine.policy.caller_id import choose_caller_id
-from campaign_engine.store import repo, roster
+from campaign_engine.store import compliance, repo, roster
 from campaign_engine.store.records import PlacedAttempt
 
 
@@ -39,6 +39,9 @@ class TelephonyActivities:
         attempt row. If the write fails the activity is retried, and the provider hands back
         the same call for the same idempotency key."""
         request = await self._addressed(request)
+        held = await self._held(request)
+        if held is not None:
+            return held
         placed = await self._place(request)
         await repo.record_placed(self.db, PlacedAttempt(
             idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
@@ -46,6 +49,21 @@ class TelephonyActivities:
             call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
         ))
         return placed
+
+    async def _held(self, request: CallRequest) -> PlacedCall | None:
+        """Compliance, right before the dial, from the store (issue 14): a number on the
+        tenant's suppression list is not dialled (an answer with outcome `suppressed`, no
+        attempt row). A store that cannot be read raises: the activity is retried and nobody
+        is dialled meanwhile (fail closed)."""
+        entry = await compliance.is_suppressed(self.db, request.tenant_id, request.to)
+        if entry is None:
+            return None
+        activity.logger.info("not dialling %s: suppressed (%s)", mask_phone(request.to), entry.source)
+        call_id = f"suppressed:{request.idempotency_key}"
+        reason = f"on the suppression list ({entry.source}{': ' + entry.reason if entry.reason else ''})"
+        return PlacedCall(call_id=call_id, provider=request.provider, outcome=CallOutcome(
+            call_id=call_id, attempt=request.attempt, outcome=Outcome.SUPPRESSED, hangup_cause="SUPPRESSED",
+            reason=reason))
 
     async def _addressed(self, request: CallRequest) -> CallRequest:
         """The request with the number, the caller id and the agent's variables, from the

@@ -18,6 +18,9 @@ from campaign_engine.settings import Settings
 @dataclass(frozen=True)
 class Tenant:
     id: str
+    # Which key made the request, for the audit trail: the first 16 hex digits of the key's
+    # SHA-256 (campaign_engine.api_keys keeps the same digest), never the key.
+    key_id: str | None = None
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -49,7 +52,7 @@ async def require_tenant(
             tenant = tenant_id
     if tenant is None:
         raise ApiError(401, "UNAUTHORIZED", "invalid API key")
-    return Tenant(tenant)
+    return Tenant(tenant, key_id=presented.hex()[:16])
 
 
 # Coroutines, although none of them waits for anything: FastAPI runs a plain function

@@ -21,6 +21,7 @@ from fastapi.openapi.models import OpenAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.audit import AuditMiddleware
 from api.dashboard import install_dashboard
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
@@ -28,7 +29,7 @@ from api.errors import ErrorEnvelope, error_responses, install_error_handlers
 from api.health import install_health
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
-from api.routes import callbacks, lifecycle, monitoring, policy, upload
+from api.routes import callbacks, compliance, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
@@ -78,14 +79,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(callbacks.router, responses=error_responses(400, 403, 408, 413))
     app.include_router(lifecycle.router, dependencies=[RateLimit("control")], responses=authenticated)
     app.include_router(monitoring.router, dependencies=[RateLimit("reads")], responses=authenticated)
+    app.include_router(compliance.writes, dependencies=[RateLimit("control")], responses=authenticated)
+    app.include_router(compliance.reads, dependencies=[RateLimit("reads")], responses=authenticated)
 
     install_health(app)  # /healthz, /readyz, and 503 when Temporal or the store is down
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer
+    app.add_middleware(AuditMiddleware)  # the audit trail of what keys did (api.audit)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
                        body_read_timeout=settings.body_read_timeout_seconds)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
-    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, ErrorEnvelope])
+    document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, compliance.SuppressionsIn,
+                               ErrorEnvelope])
     return app
 
 

@@ -214,6 +214,9 @@ class ContactsReportOut(BaseModel):
     received: int
     accepted: int
     duplicates_merged: int
+    # Accepted contacts whose number is on the tenant's suppression list: they are never dialled
+    # and end with disposition `suppressed` (issue 14).
+    suppressed: int = 0
 
 
 class UploadAndRunData(BaseModel):

@@ -23,6 +23,9 @@ class Outcome(StrEnum):
     FAILED = "failed"  # could not be established
     VOICEMAIL = "voicemail"  # answered by a machine
     CANCELED = "canceled"
+    # Never dialled: the number is on the tenant's suppression list (checked by the dial
+    # activity right before the call). A contact's disposition, never a call's outcome.
+    SUPPRESSED = "suppressed"
 
 
 class CallProgress(StrEnum):

@@ -170,6 +170,11 @@ class ContactCallWorkflow:
                 granted = False
                 continue
             assert record.outcome is not None
+            if record.outcome == Outcome.SUPPRESSED:
+                # The dial activity found the number on the tenant's suppression list: no call
+                # was made (no attempt burnt, no webhook), and the contact ends here.
+                self._attempts.remove(record)
+                return await self._end(ContactState.DONE, Outcome.SUPPRESSED, record.reason)
             decided_at = workflow.now()
             self._policy_changed = False  # decided with the rules in force now
             decision = self._decide(decided_at)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import campaigns
-from api.deps import ClientDep, SettingsDep, TenantDep
+from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
@@ -17,6 +17,7 @@ from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.windows import next_call_time
+from campaign_engine.store import compliance
 from workflows.campaign import CampaignWorkflow
 
 router = APIRouter(tags=["dialing policy"])
@@ -76,6 +77,7 @@ class PreflightContact(BaseModel):
     zones: list[str]
     first_call_at: datetime | None
     note: str | None = None
+    suppressed: bool = False
 
 
 class PreflightOut(BaseModel):
@@ -88,6 +90,8 @@ class PreflightOut(BaseModel):
     duplicate_rows: list[dict]
     scheduled_in_past: int
     outside_every_window: int
+    suppressed: int = Field(0, description="contacts on the tenant's suppression list: they would not be dialled")
+    suppressed_rows: list[dict] = Field(default_factory=list, description="each: its row and masked number")
     estimated_completion: datetime | None
     contacts: list[PreflightContact]
 
@@ -108,7 +112,7 @@ def _first_call_note(first: datetime, due: datetime, now: datetime, in_past: boo
              responses=error_responses(408, 413, 415),
              # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
              openapi_extra=openapi_body(PreflightIn))
-async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) -> PreflightOut:
+async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, db: DbDep) -> PreflightOut:
     # One copy of the contact list at a time: the bytes until they are parsed, the rows until
     # validate_rows has made them Contacts.
     raw = await read_body(request)
@@ -124,7 +128,14 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) 
     out: list[PreflightContact] = []
     past = never = 0
     due_times: list[datetime] = []
+    suppressed = await compliance.suppressed_among(db, tenant.id, [c.phone for c in validated.contacts])
+    suppressed_rows = []
     for row, contact in zip(rows, validated.contacts, strict=True):
+        if contact.phone in suppressed:
+            suppressed_rows.append({"row": row, "phone": contact.masked})
+            out.append(PreflightContact(row=row, phone=contact.masked, zones=contact.zones, first_call_at=None,
+                                        note="on the suppression list: never dialled", suppressed=True))
+            continue
         due = contact.scheduled_at or now
         in_past = contact.scheduled_at is not None and contact.scheduled_at < now
         past += in_past
@@ -143,5 +154,6 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep) 
     return PreflightOut(
         total_rows=validated.received, valid=len(validated.contacts), invalid=len(validated.errors),
         invalid_rows=validated.errors, duplicates=len(validated.duplicates), duplicate_rows=validated.duplicates,
-        scheduled_in_past=past, outside_every_window=never, estimated_completion=eta, contacts=out,
+        scheduled_in_past=past, outside_every_window=never, suppressed=len(suppressed_rows),
+        suppressed_rows=suppressed_rows, estimated_completion=eta, contacts=out,
     )

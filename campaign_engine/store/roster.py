@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaign_engine.models import Contact, ContactState, LaunchPageRequest, LaunchRow, reported_disposition
 from campaign_engine.phones import mask_phone
+from campaign_engine.policy.redial_rules import is_opt_out
+from campaign_engine.store.compliance import suppress_opt_outs
 from campaign_engine.store.records import CampaignChanges, ContactChange
 from campaign_engine.store.tables import appends, attempts, campaigns, contacts
 
@@ -197,6 +199,11 @@ async def write_changes(conn: AsyncConnection, changes: CampaignChanges) -> None
                   "call_id": func.coalesce(attempts.c.call_id, stmt.excluded.call_id),
                   "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
         ), page)
+    # Opt-outs heard on these calls join the tenant's suppression list, in this transaction.
+    opt_outs = [(a.key, a.idempotency_key) for a in changes.attempts
+                if a.record.outcome is not None and is_opt_out(a.record.hangup_cause, a.record.analysis)]
+    if opt_outs:
+        await suppress_opt_outs(conn, tenant, cid, opt_outs)
     where = and_(_of(tenant, cid), contacts.c.key == bindparam("k"))
     full = [c for c in changes.contacts if c.report is not None]
     if full:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -151,3 +152,35 @@ rate_limit_windows = Table(
     PrimaryKeyConstraint("key_hash", "route_class", "window_seconds", "window_start"),
 )
 Index("ix_rate_limit_windows_start", rate_limit_windows.c.window_start)
+
+# The tenant's do-not-call list (issue 14): one row per number. `source` is where it came from
+# (api, opt_out, import) and `source_ref` which call or request (an opt-out: the call's
+# idempotency key). Checked by the dial activity right before every call.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("reason", Text),
+    Column("source", String(16), nullable=False),
+    Column("source_ref", Text),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "phone"),
+)
+
+# The audit trail (issue 14): who (tenant, API key id: a prefix of the key's SHA-256, never the
+# key) did what to which object and when. Append-only; `seq` orders it and pages it.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("key_id", String(32)),
+    Column("action", String(48), nullable=False),
+    Column("campaign_id", String(64)),
+    Column("subject", Text),
+    Column("details", JSONB),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_audit_events_tenant_seq", audit_events.c.tenant_id, audit_events.c.seq)
