@@ -107,8 +107,8 @@ class CampaignWorkflow:
             await self._launcher.launch()
             await self._dispatch()
             self._publish()
-            if self._is_finished():
-                return await self._finish()
+            if self._is_finished() and (summary := await self._finish()) is not None:
+                return summary
             if self._continue_as_new_due() and not self._has_work():
                 await self._continue_as_new()
 
@@ -151,10 +151,14 @@ class CampaignWorkflow:
         self._state.runs += 1
         workflow.continue_as_new(CampaignInput(config=self._config, carried=self._state))
 
-    async def _finish(self) -> CampaignSummary:
+    async def _finish(self) -> CampaignSummary | None:
+        """The end, once every operation is answered and every row written; None if an
+        operation meanwhile gave the campaign more to do (an append)."""
         st = self._state
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._recorder.recorded()  # every row written before the final status shows
+        if not self._is_finished():
+            return None
         if st.status != CampaignStatus.CANCELED:
             st.status = CampaignStatus.COMPLETED
         st.finished_at = workflow.now()

@@ -98,6 +98,8 @@ class Launcher:
         self._page = [r for r in rows if r.key not in skipped]
         if not rows:  # nothing pending after the cursor: the rest were removed
             self._advance(self.st.total)
+        elif not self._page:  # a page of contacts removed before their launch
+            self._advance(rows[-1].key + 1)
 
     def _advance(self, next_key: int) -> None:
         self.st.next_key = max(self.st.next_key, next_key)
