@@ -48,3 +48,7 @@ class CampaignUpdate(StrEnum):
 class CampaignQuery(StrEnum):
     PROGRESS = "progress"
     CONFIG = "config"
+
+
+class ContactQuery(StrEnum):
+    STATUS = "status"

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         campaign_delivery_id,
     )
     from campaign_engine import search_attributes as sa
-    from campaign_engine.contract import Activity, CampaignSignal, ContactSignal
+    from campaign_engine.contract import Activity, CampaignQuery, CampaignSignal, CampaignUpdate, ContactSignal
     from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import (
         AppendNotice,
@@ -282,7 +282,7 @@ class CampaignWorkflow:
 
     # --- control (the REST API's pause, resume, cancel, append, remove) ---------------------
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.PAUSE)
     async def pause(self) -> ControlResult:
         st = self._state
         if st.status != CampaignStatus.IN_PROGRESS:
@@ -293,7 +293,7 @@ class CampaignWorkflow:
         self._publish()
         return await self._recorder.answer_when_recorded(self._control_result())
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.RESUME)
     async def resume(self) -> ControlResult:
         """Start a draft campaign, or resume a paused one."""
         st = self._state
@@ -308,7 +308,7 @@ class CampaignWorkflow:
         self._publish()
         return await self._recorder.answer_when_recorded(self._control_result())
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.CANCEL)
     async def cancel(self) -> ControlResult:
         """No further calls; live calls finish; idempotent."""
         if self._state.status == CampaignStatus.COMPLETED:
@@ -328,7 +328,7 @@ class CampaignWorkflow:
         st.broadcasts.append("stop")
         self._publish()
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.UPDATE_REDIAL)
     async def update_redial(self, update: RedialUpdate) -> CampaignConfig:
         """New redial configuration: contacts waiting to redial re-plan with it at once (see
         ContactCallWorkflow._wait_to_redial), the others use it after their next call."""
@@ -339,7 +339,7 @@ class CampaignWorkflow:
         self._publish()
         return await self._recorder.answer_when_recorded(self._config)
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.CONTACTS_APPENDED)
     async def contacts_appended(self, notice: AppendNotice) -> ControlResult:
         """The API wrote appended rows: the campaign's contacts now go to this key."""
         st = self._state
@@ -348,7 +348,7 @@ class CampaignWorkflow:
         self._publish()
         return await self._recorder.answer_when_recorded(self._control_result())
 
-    @workflow.update
+    @workflow.update(name=CampaignUpdate.REMOVE_CONTACT)
     async def remove_contact(self, key: int) -> ContactRemoval:
         """Skip one contact: one not launched ends removed now; a launched one is told to
         stop (a live call finishes, no redial follows)."""
@@ -384,13 +384,13 @@ class CampaignWorkflow:
 
     # --- queries -------------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=CampaignQuery.PROGRESS)
     def progress(self) -> CampaignProgress:
         """Counters from this workflow, counts by state from the store's rows as of the last
         flush (at most a second behind). Per-contact detail: GET /campaigns/{id}/contacts."""
         return view.progress(self._state, self._config, self._recorder.progress)
 
-    @workflow.query
+    @workflow.query(name=CampaignQuery.CONFIG)
     def config(self) -> CampaignConfig:
         return self._config
 

@@ -26,7 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from campaign_engine.contract import Activity, CampaignSignal
+    from campaign_engine.contract import Activity, CampaignSignal, ContactQuery, ContactSignal
     from campaign_engine.ids import contact_workflow_id, idempotency_key
     from campaign_engine.models import (
         AttemptRecord,
@@ -89,7 +89,7 @@ class ContactCallWorkflow:
 
     # --- messages ------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=ContactSignal.CALL_OUTCOME)
     def call_outcome(self, outcome: CallOutcome) -> None:
         """The provider's report on a call (callback), routed here by workflow id + attempt."""
         if outcome.outcome is None or outcome.attempt < 1 or outcome.attempt in self._outcomes:
@@ -99,7 +99,7 @@ class ContactCallWorkflow:
             return  # not the call we placed for that attempt
         self._outcomes[outcome.attempt] = outcome
 
-    @workflow.signal
+    @workflow.signal(name=ContactSignal.DIAL_GRANT)
     def dial_grant(self, grant: DialGrant) -> None:
         if grant.stop is not None:
             if self._stop is None:
@@ -109,11 +109,11 @@ class ContactCallWorkflow:
         else:
             self._grants[grant.attempt] = grant.granted_at
 
-    @workflow.signal
+    @workflow.signal(name=ContactSignal.PING)
     def ping(self) -> None:
         """The campaign checking that this workflow still runs (a signal to a closed one fails)."""
 
-    @workflow.signal
+    @workflow.signal(name=ContactSignal.POLICY_UPDATE)
     def policy_update(self, update: RedialUpdate) -> None:
         """New redial rules (PUT /updateCampaignData): they decide every later attempt, and a
         contact waiting to redial re-plans its wait with them (see _wait_to_redial)."""
@@ -121,7 +121,7 @@ class ContactCallWorkflow:
         self._input.config.redial_rules = update.redial_rules
         self._policy_changed = True
 
-    @workflow.query
+    @workflow.query(name=ContactQuery.STATUS)
     def status(self) -> ContactStatus:
         c = self._input.contact
         return ContactStatus(

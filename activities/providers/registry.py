@@ -11,6 +11,7 @@ from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings
 from activities.providers.simulated import CarrierLedger, SimulatedCarrier
+from campaign_engine.contract import ContactSignal
 from campaign_engine.config_errors import ConfigError
 from campaign_engine.models import CallOutcome
 from campaign_engine.settings import Settings
@@ -20,7 +21,7 @@ def signal_outcome_via(client: Client):
     """How a provider living in the worker hands an outcome to the contact workflow."""
 
     async def deliver(contact_workflow_id: str, outcome: CallOutcome) -> None:
-        await client.get_workflow_handle(contact_workflow_id).signal("call_outcome", outcome)
+        await client.get_workflow_handle(contact_workflow_id).signal(ContactSignal.CALL_OUTCOME, outcome)
 
     return deliver
 

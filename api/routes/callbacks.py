@@ -22,6 +22,7 @@ from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_settings import TwilioSettings
 from api.deps import ClientDep, SettingsDep
 from api.errors import ApiError, envelope
+from campaign_engine.contract import ContactSignal
 from campaign_engine.ids import parse_contact_workflow_id
 from campaign_engine.models import CallOutcome
 
@@ -57,7 +58,7 @@ async def deliver_outcome(client: Client, contact_wf_id: str, outcome: CallOutco
     if parse_contact_workflow_id(contact_wf_id) is None:
         return "ignored: not a contact workflow"
     try:
-        await client.get_workflow_handle(contact_wf_id).signal("call_outcome", outcome)
+        await client.get_workflow_handle(contact_wf_id).signal(ContactSignal.CALL_OUTCOME, outcome)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return "ignored: the contact has finished or does not exist"
