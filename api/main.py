@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer
     app.add_middleware(AuditMiddleware)  # the audit trail of what keys did (api.audit)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
-                       body_read_timeout=settings.body_read_timeout_seconds)
+                       body_read_timeout=settings.body_read_timeout_seconds,
+                       file_upload_bytes=settings.max_upload_bytes)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
     document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, compliance.SuppressionsIn,

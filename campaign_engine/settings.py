@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # A request's whole body must arrive within this many seconds of its start, else 408
     # (uvicorn's timeouts cover idle connections, not a body that trickles in).
     body_read_timeout_seconds: float = Field(120.0, gt=0, validation_alias="BODY_READ_TIMEOUT_SECONDS")
+    # A CSV or Excel upload (api.csv_upload) is limited by its rows, not by MAX_BODY_BYTES: it is
+    # spooled to a temporary file and written to the store a page at a time. MAX_UPLOAD_BYTES
+    # bounds the spool on disk.
+    max_upload_rows: int = Field(1_000_000, ge=1, validation_alias="MAX_UPLOAD_ROWS")
+    max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
 
     # Requests per API key and route class (api.rate_limit), counted in the store so every API
     # process shares them: "N/second|minute|hour|day", also "N/5 minutes" or "N per hour".
