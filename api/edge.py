@@ -74,6 +74,9 @@ class EdgeMiddleware:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         with_key = any(name == b"x-api-key" for name, _ in headers)
         lengths = {value.strip() for name, value in headers if name == b"content-length"}
+        # An empty Idempotency-Key is a client's bug, not "no key": refused (it used to reach the
+        # store as the key "" of every such request, and a second one was a 500).
+        empty_key = any(name == b"idempotency-key" and not value.strip() for name, value in headers)
         declared = _content_length(lengths) if lengths else None
         chunked = any(name == b"transfer-encoding" for name, _ in headers)
         ex = _Exchange(has_body=bool(declared) or chunked)  # Content-Length: 0 is no body
@@ -148,6 +151,9 @@ class EdgeMiddleware:
                     ex.body_done = True
             return message
 
+        if empty_key:
+            await refuse(400, "BAD_REQUEST", "Idempotency-Key: must not be empty (leave the header out for none)")
+            return
         if lengths:
             if declared is None:
                 await refuse(400, "BAD_REQUEST", "invalid Content-Length header")
