@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from campaign_engine.config_errors import ServerDied, run_reporting
+from campaign_engine.policy import legal_hours
 from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
@@ -131,6 +132,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             if server is not None:
                 lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
                 lines.append(f"  data           {settings.data_dir.resolve()}")
+            lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
             lines.append(f"  API key        {api_key}   (header x-api-key)")
             lines.append("Ctrl-C stops everything.")
             print("\n".join(lines), flush=True)

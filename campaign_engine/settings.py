@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
 
     # --- Telephony --------------------------------------------------------------------------
     telephony_provider: str = Field("simulated", validation_alias="TELEPHONY_PROVIDER")
+    # Legal calling hours (issue 14, campaign_engine/policy/legal_hours.py): `auto` applies
+    # them to campaigns on a real provider (twilio, http), `on` to every campaign, `off` to
+    # none (each campaign created so is written to the audit trail).
+    legal_hours: Literal["auto", "on", "off"] = Field("auto", validation_alias="LEGAL_HOURS")
     # Expected length of a call, used by the ETA until real calls have been observed.
     expected_call_seconds: float = Field(90.0, validation_alias="EXPECTED_CALL_SECONDS")
     # How long the contact workflow waits for the provider's callback before it asks the
@@ -109,6 +114,14 @@ class Settings(BaseSettings):
     @property
     def resolved_simulated_carrier_db(self) -> Path:
         return self.simulated_carrier_db or (self.data_dir / "simulated-carrier.sqlite3")
+
+    def legal_hours_apply(self, provider: str) -> bool:
+        """Whether a campaign on `provider` calls only inside legal hours
+        (campaign_engine/policy/legal_hours.py): real providers unless LEGAL_HOURS=off, the
+        simulated carrier only with LEGAL_HOURS=on."""
+        if self.legal_hours == "off":
+            return False
+        return self.legal_hours == "on" or provider != "simulated"
 
     def dial_task_queue(self, provider: str) -> str:
         """Task queue of the place_call activity for one provider (carrier account)."""
