@@ -5,6 +5,7 @@
     campaign-engine migrate                 # the store's schema to the newest revision (DATABASE_URL)
     campaign-engine status CAMPAIGN_ID [--watch] [--json]
     campaign-engine list [--status in_progress] [--json]
+    campaign-engine upload FILE.csv --name NAME --agent ID [--run] [--config FILE.json]   # REST API
 
 `status` and `list` use Temporal queries and visibility, not the REST API. Every command
 takes `--address host:port` and `--namespace`; the default is the Temporal `up` uses
@@ -24,7 +25,9 @@ import signal
 import sys
 from pathlib import Path
 
+from campaign_engine import upload_cli
 from campaign_engine.config_errors import ServerDied, run_reporting
+from campaign_engine.policy import legal_hours
 from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
@@ -131,6 +134,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             if server is not None:
                 lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
                 lines.append(f"  data           {settings.data_dir.resolve()}")
+            lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
             lines.append(f"  API key        {api_key}   (header x-api-key)")
             lines.append("Ctrl-C stops everything.")
             print("\n".join(lines), flush=True)
@@ -333,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ls = with_temporal_options(sub.add_parser("list", help="campaigns known to Temporal"))
     ls.add_argument("--status", help="in_progress, paused, completed, canceled, draft")
     ls.add_argument("--json", action="store_true")
+    upload_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -348,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             status = worker.main(settings)
         elif args.command == "migrate":
             status = cmd_migrate(settings)
+        elif args.command == "upload":
+            status = upload_cli.run_upload(args, settings)
         elif args.command == "status":
             status = asyncio.run(run_status(settings, args.campaign_id, args.watch, args.json))
         else:

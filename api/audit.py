@@ -39,6 +39,7 @@ AUDITED: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"DELETE"}), re.compile(rf"/campaigns/{_ID}/contacts/(?P<phone>[^/]+)"), "contact.removed"),
     (frozenset({"PUT"}), re.compile(rf"/updateCampaignData/{_ID}"), "redial_rules.changed"),
 ]
+CREATES = ("campaign.created", "campaign.created_and_started")
 # Answers larger than this are not read for details (none of the audited ones is).
 _BODY_LIMIT = 256 * 1024
 
@@ -133,9 +134,15 @@ class AuditMiddleware:
         except ValueError:
             answer = {}
         event = _event(found[0], found[1], answer if isinstance(answer, dict) else {})
+        events = [event]
+        if event["action"] in CREATES and getattr(app.state.settings, "legal_hours", "auto") == "off":
+            # Legal calling hours lifted for this campaign by the deployment (LEGAL_HOURS=off).
+            events.append({"action": "legal_hours.override", "campaign_id": event["campaign_id"], "subject": None,
+                           "details": {"LEGAL_HOURS": "off", "effect": "the campaign calls whenever its own "
+                                       "callingWindow allows, whatever the law of the contact's location"}})
         try:
-            await compliance.record_audit(app.state.db, who[0], who[1], event["action"],
-                                          campaign_id=event["campaign_id"], subject=event["subject"],
-                                          details=event["details"])
+            for e in events:
+                await compliance.record_audit(app.state.db, who[0], who[1], e["action"], campaign_id=e["campaign_id"],
+                                              subject=e["subject"], details=e["details"])
         except Exception:
             log.exception("audit event %s of campaign %s not recorded", event["action"], event["campaign_id"])

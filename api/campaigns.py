@@ -270,6 +270,7 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         calls_per_second=body.callsPerSecond,
         notification_webhook_url=body.notificationWebhookUrl,
         calling_window=body.callingWindow,
+        legal_hours=settings.legal_hours_apply(provider),
         blackout_dates=parse_blackout_dates(body.blackoutDates),
         redial_rules=body.redialConfig.rules() if body.redialConfig else None,
         from_numbers=body.fromNumbers,

@@ -57,10 +57,13 @@ class _Exchange:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float,
+                 file_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_read_timeout = body_read_timeout
+        # CSV/xlsx uploads (api.csv_upload) have their own limits: rows, and this many bytes.
+        self.file_upload_bytes = file_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,9 +74,13 @@ class EdgeMiddleware:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         with_key = any(name == b"x-api-key" for name, _ in headers)
         lengths = {value.strip() for name, value in headers if name == b"content-length"}
+        # An empty Idempotency-Key is a client's bug, not "no key": refused (it used to reach the
+        # store as the key "" of every such request, and a second one was a 500).
+        empty_key = any(name == b"idempotency-key" and not value.strip() for name, value in headers)
         declared = _content_length(lengths) if lengths else None
         chunked = any(name == b"transfer-encoding" for name, _ in headers)
         ex = _Exchange(has_body=bool(declared) or chunked)  # Content-Length: 0 is no body
+        limit = self.file_upload_bytes if _is_file_upload(scope, headers) else self.max_body_bytes
 
         async def linger() -> None:
             """Read and drop what is left of the body, within bounds (see the module doc)."""
@@ -137,19 +144,22 @@ class EdgeMiddleware:
                 return _DISCONNECT
             if message["type"] == "http.request":
                 ex.received += len(message.get("body", b""))
-                if ex.received > self.max_body_bytes:
-                    await self._too_large(refuse)
+                if ex.received > limit:
+                    await self._too_large(refuse, limit)
                     return _DISCONNECT
                 if not message.get("more_body", False):
                     ex.body_done = True
             return message
 
+        if empty_key:
+            await refuse(400, "BAD_REQUEST", "Idempotency-Key: must not be empty (leave the header out for none)")
+            return
         if lengths:
             if declared is None:
                 await refuse(400, "BAD_REQUEST", "invalid Content-Length header")
                 return
-            if declared > self.max_body_bytes:
-                await self._too_large(refuse)
+            if declared > limit:
+                await self._too_large(refuse, limit)
                 return
         try:
             await self.app(scope, guarded_receive, guarded_send)
@@ -161,9 +171,22 @@ class EdgeMiddleware:
             if not ex.refused:  # after our answer, the app's complaints about the cut-off body are moot
                 raise
 
-    async def _too_large(self, refuse: Any) -> None:
-        await refuse(413, "PAYLOAD_TOO_LARGE",
-                     f"the request body is larger than {self.max_body_bytes} bytes (MAX_BODY_BYTES)")
+    async def _too_large(self, refuse: Any, limit: int) -> None:
+        name = "MAX_BODY_BYTES" if limit == self.max_body_bytes else "MAX_UPLOAD_BYTES"
+        await refuse(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes ({name})")
+
+
+FILE_UPLOAD_PATHS = {"/uploadCampaignData", "/uploadCampaignDataAndRun"}
+
+
+def _is_file_upload(scope: Scope, headers: list[tuple[bytes, bytes]]) -> bool:
+    """A CSV/xlsx upload to an upload route (the media types of api.csv_upload)."""
+    if scope.get("path") not in FILE_UPLOAD_PATHS:
+        return False
+    from api.csv_upload import is_file_upload
+
+    content_type = next((value for name, value in headers if name == b"content-type"), b"")
+    return is_file_upload(content_type.decode("latin-1"))
 
 
 def _content_length(values: set[bytes]) -> int | None:

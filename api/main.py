@@ -22,12 +22,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.audit import AuditMiddleware
+from api.campaigns import configured_providers
 from api.dashboard import install_dashboard
 from api.docs import install_offline_docs
 from api.edge import EdgeMiddleware
 from api.errors import ErrorEnvelope, error_responses, install_error_handlers
 from api.health import install_health
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
+from api.openapi_refine import refine
 from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
 from api.routes import callbacks, compliance, lifecycle, monitoring, policy, upload
 from api.routes.policy import PreflightIn
@@ -86,11 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_rate_limits(app, settings)  # the X-RateLimit-* headers on every counted answer
     app.add_middleware(AuditMiddleware)  # the audit trail of what keys did (api.audit)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
-                       body_read_timeout=settings.body_read_timeout_seconds)
+                       body_read_timeout=settings.body_read_timeout_seconds,
+                       file_upload_bytes=settings.max_upload_bytes)
 
     # The bodies the routes read themselves (api.json_body), documented by reference.
     document_body_models(app, [CampaignIn, UploadCampaignDataIn, AppendContactsIn, PreflightIn, compliance.SuppressionsIn,
                                ErrorEnvelope])
+    document_what_is_accepted(app, configured_providers(settings))
     return app
 
 
@@ -113,6 +117,22 @@ def document_body_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_what_is_accepted(app: FastAPI, providers: list[str]) -> None:
+    """The document refined, once, with what the API accepts beyond the types (formats,
+    patterns, this deployment's providers: api.openapi_refine)."""
+    generate = app.openapi
+    done: list[bool] = []
+
+    def openapi() -> dict:
+        schema = generate()
+        if not done:
+            refine(schema, providers)
+            done.append(True)
+        return schema
+
+    app.openapi = openapi
 
 
 ENVELOPE_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}

@@ -41,6 +41,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
+def _has_nul(value: Any) -> bool:
+    """A NUL anywhere in a JSON value's keys or strings (its depth is bounded by the parser)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def no_control_characters(value: str | None) -> str | None:
     if value is not None and _CONTROL.search(value):
         raise PydanticCustomError("control_character", "must not contain control characters (such as NUL)")
@@ -77,13 +88,16 @@ class ContactIn(BaseModel):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        if not _EMAIL.fullmatch(value):
+        if not _EMAIL.fullmatch(value) or _CONTROL.search(value):
             raise PydanticCustomError("bad_email", "{v!r} is not an email address", {"v": value[:64]})
         return value
 
     @field_validator("custom_data")
     @classmethod
     def _custom_data_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _has_nul(value):  # PostgreSQL's jsonb cannot hold it: it was a 500 (found by schemathesis)
+            raise PydanticCustomError("nul_character", "must not contain the NUL character (\\u0000) "
+                                      "in any key or string")
         size = len(to_json(value))
         if size > MAX_CUSTOM_DATA_BYTES:
             raise PydanticCustomError(
@@ -114,7 +128,10 @@ class CampaignIn(BaseModel):
     )
     maxConcurrentCalls: int | None = Field(
         None, ge=1, le=1000, description="Never more live calls than this (a call is live from dial to outcome).")
-    callsPerSecond: float | None = Field(None, gt=0, le=100, description="Pacing: new calls per second at most.")
+    # At least one call per 1000 s: a pacing wait is 1 / callsPerSecond, and a rate of 5e-324
+    # (schema-valid for `> 0`, found by schemathesis) made it infinite (a 500, a stuck timer).
+    callsPerSecond: float | None = Field(None, ge=0.001, le=100, description="Pacing: new calls per second at "
+                                         "most (0.001, one call per 1000 s, to 100).")
     expectedCallSeconds: float | None = Field(
         None, ge=1, le=14400, description="How long a call of this campaign usually lasts, in seconds: the ETA "
         "assumes it until calls have been observed (default EXPECTED_CALL_SECONDS, 90).")
@@ -130,9 +147,10 @@ class CampaignIn(BaseModel):
         "configured on the deployment. Missing: the deployment's TELEPHONY_PROVIDER.",
     )
 
-    @field_validator("campaignName")
+    @field_validator("campaignName", "agentId")
     @classmethod
     def _campaign_name(cls, value: str) -> str:
+        # agentId too: a NUL in it reached the store and was a 500 (found by schemathesis).
         no_control_characters(value)
         return value
 

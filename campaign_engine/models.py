@@ -106,6 +106,9 @@ class CampaignConfig(BaseModel):
     # Dialing policy (see campaign_engine/policy/): when calls may happen, the rule-based
     # redial form (when set it decides instead of `redial`), and caller ID.
     calling_window: CallingWindow | None = None
+    # Calls only inside each contact's legal hours (narrowing calling_window): set at creation
+    # from LEGAL_HOURS and the provider (Settings.legal_hours_apply).
+    legal_hours: bool = False
     blackout_dates: list[date] = Field(default_factory=list)
     redial_rules: RuleBasedRedial | None = None
     from_numbers: list[str] = Field(default_factory=list)
@@ -143,6 +146,10 @@ class LaunchRow(BaseModel):
     label: str  # the masked number, for summaries
     scheduled_at: datetime | None = None
     zones: list[str] = Field(default_factory=list)
+    # The hours the law allows calling its number (campaign_engine/policy/legal_hours.py),
+    # applied when the campaign's `legal_hours` is set.
+    legal_rule: str | None = None
+    legal_window: CallingWindow | None = None
 
 
 class LaunchPageRequest(BaseModel):

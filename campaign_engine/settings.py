@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
     # A request's whole body must arrive within this many seconds of its start, else 408
     # (uvicorn's timeouts cover idle connections, not a body that trickles in).
     body_read_timeout_seconds: float = Field(120.0, gt=0, validation_alias="BODY_READ_TIMEOUT_SECONDS")
+    # A CSV or Excel upload (api.csv_upload) is limited by its rows, not by MAX_BODY_BYTES: it is
+    # spooled to a temporary file and written to the store a page at a time. MAX_UPLOAD_BYTES
+    # bounds the spool on disk.
+    max_upload_rows: int = Field(1_000_000, ge=1, validation_alias="MAX_UPLOAD_ROWS")
+    max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
 
     # Requests per API key and route class (api.rate_limit), counted in the store so every API
     # process shares them: "N/second|minute|hour|day", also "N/5 minutes" or "N per hour".
@@ -65,6 +71,10 @@ class Settings(BaseSettings):
 
     # --- Telephony --------------------------------------------------------------------------
     telephony_provider: str = Field("simulated", validation_alias="TELEPHONY_PROVIDER")
+    # Legal calling hours (issue 14, campaign_engine/policy/legal_hours.py): `auto` applies
+    # them to campaigns on a real provider (twilio, http), `on` to every campaign, `off` to
+    # none (each campaign created so is written to the audit trail).
+    legal_hours: Literal["auto", "on", "off"] = Field("auto", validation_alias="LEGAL_HOURS")
     # Expected length of a call, used by the ETA until real calls have been observed.
     expected_call_seconds: float = Field(90.0, validation_alias="EXPECTED_CALL_SECONDS")
     # How long the contact workflow waits for the provider's callback before it asks the
@@ -104,6 +114,14 @@ class Settings(BaseSettings):
     @property
     def resolved_simulated_carrier_db(self) -> Path:
         return self.simulated_carrier_db or (self.data_dir / "simulated-carrier.sqlite3")
+
+    def legal_hours_apply(self, provider: str) -> bool:
+        """Whether a campaign on `provider` calls only inside legal hours
+        (campaign_engine/policy/legal_hours.py): real providers unless LEGAL_HOURS=off, the
+        simulated carrier only with LEGAL_HOURS=on."""
+        if self.legal_hours == "off":
+            return False
+        return self.legal_hours == "on" or provider != "simulated"
 
     def dial_task_queue(self, provider: str) -> str:
         """Task queue of the place_call activity for one provider (carrier account)."""

@@ -321,7 +321,8 @@ EXPECTED_CLASS = {
     ("post", "/campaigns/preflight"): "uploads",
     **{(m, p): "reads" for m, p in [("get", "/getCampaignStatuses"), ("get", "/getCampaignStats/{campaign_id}"),
                                     ("get", "/downloadCampaignStats"), ("get", "/campaigns/{campaign_id}"),
-                                    ("get", "/campaigns/{campaign_id}/contacts")]},
+                                    ("get", "/campaigns/{campaign_id}/contacts"), ("get", "/suppressions"),
+                                    ("get", "/audit")]},
 }
 
 

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PlacedCall,
         RedialUpdate,
     )
+    from campaign_engine.policy.legal_hours import narrowed
     from campaign_engine.policy.redial import describe_wait
     from campaign_engine.policy.redial_rules import decide_next_call
     from campaign_engine.policy.windows import is_open, next_open, window_state
@@ -203,7 +204,7 @@ class ContactCallWorkflow:
         cfg = self._input.config
         return decide_next_call(
             cfg.redial_rules or cfg.redial, self._attempts, now, self._wf_id,
-            self._zones, cfg.calling_window, cfg.blackout_dates,
+            self._zones, self._window, cfg.blackout_dates,
         )
 
     async def _wait_to_redial(self, attempt: int, record: AttemptRecord, decided_at: datetime,
@@ -243,11 +244,21 @@ class ContactCallWorkflow:
             return cfg.redial_rules.effective_max_attempts if cfg.redial_rules.enabled else 1
         return cfg.redial.max_attempts if cfg.redial.enabled else 1
 
+    @property
+    def _window(self):
+        """The campaign's calling window, narrowed to the contact's legal hours when the
+        campaign follows them (policy/legal_hours.py; the rule came with the contact's row)."""
+        cfg, contact = self._input.config, self._input.contact
+        if not cfg.legal_hours or contact.legal_window is None:
+            return cfg.calling_window
+        return narrowed(cfg.calling_window, contact.legal_window)
+
     def _window_open(self) -> bool:
         cfg = self._input.config
-        if cfg.calling_window is None and not cfg.blackout_dates:
+        window = self._window
+        if window is None and not cfg.blackout_dates:
             return True
-        return is_open(workflow.now(), cfg.calling_window, self._zones, cfg.blackout_dates)
+        return is_open(workflow.now(), window, self._zones, cfg.blackout_dates)
 
     async def _wait_for_window(self) -> bool:
         """Wait, on a durable timer, until the calling window is open in the contact's zones.
@@ -257,11 +268,13 @@ class ContactCallWorkflow:
         cfg = self._input.config
         while not self._window_open():
             now = workflow.now()
-            at = next_open(now, cfg.calling_window, self._zones, cfg.blackout_dates)
+            at = next_open(now, self._window, self._zones, cfg.blackout_dates)
             if at is None:
                 return False
             self._set(ContactState.OUTSIDE_WINDOW, "call when the calling window opens", at)
-            self._reason = window_state(now, cfg.calling_window, self._zones, cfg.blackout_dates)
+            self._reason = window_state(now, self._window, self._zones, cfg.blackout_dates)
+            if cfg.legal_hours and self._input.contact.legal_rule:
+                self._reason += f" (legal hours {self._input.contact.legal_rule} narrow the calling window)"
             await self._report(ContactState.OUTSIDE_WINDOW, None, next_call_at=at)
             if await self._wait_unless_stopped(at - now, f"outside calling window until {at.isoformat()}"):
                 return False

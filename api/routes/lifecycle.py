@@ -37,7 +37,10 @@ from api.campaigns import (
     validate_rows,
     zone_resolver,
 )
+from api import csv_upload
 from api.cross_site import refuse_cross_site
+from api.csv_docs import file_upload_body
+from api.csv_routes import csv_draft
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import STATUS_OF_CODE, ApiError, echo, error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
@@ -248,7 +251,7 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
                409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (appending to a finished "
                      "campaign)"}, **error_responses(408, 413, 415)},
     # The body is an UploadCampaignDataIn, read here rather than by FastAPI (see api.json_body).
-    openapi_extra=openapi_body(UploadCampaignDataIn),
+    openapi_extra=file_upload_body(openapi_body(UploadCampaignDataIn)),
 )
 async def upload_campaign_data(
     request: Request, tenant: TenantDep, client: ClientDep, db: DbDep, settings: SettingsDep,
@@ -259,6 +262,8 @@ async def upload_campaign_data(
     # names its batches after it), the parsed rows until validate_rows has made them
     # Contacts, then the Contacts. The fingerprint parses the JSON once more, so it is taken
     # before the body's own parse rather than alongside its rows.
+    if csv_upload.is_file_upload(request.headers.get("content-type")):  # a CSV or xlsx file
+        return await csv_draft(request, tenant.id, client, db, settings, idempotency_key)
     raw = await read_body(request)
     fingerprint = body_fingerprint(raw) if idempotency_key or _creates(raw) else None
     body = parse_json_body(UploadCampaignDataIn, raw, request.headers.get("content-type"))

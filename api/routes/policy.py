@@ -15,6 +15,7 @@ from api.json_body import openapi_body, parse_json_body, read_body
 from api.routes.lifecycle import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
+from campaign_engine.policy import legal_hours
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
 from campaign_engine.policy.windows import next_call_time
 from campaign_engine.store import compliance
@@ -78,6 +79,8 @@ class PreflightContact(BaseModel):
     first_call_at: datetime | None
     note: str | None = None
     suppressed: bool = False
+    legal_rule: str | None = Field(None, description="the legal calling hours that apply to it, when the campaign "
+                                   "follows them (e.g. `US-FL 08:00-20:00 local, at most 3 calls per 24 h`)")
 
 
 class PreflightOut(BaseModel):
@@ -139,8 +142,10 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, 
         due = contact.scheduled_at or now
         in_past = contact.scheduled_at is not None and contact.scheduled_at < now
         past += in_past
-        first = next_call_time(max(due, now), now, config.calling_window, contact.zones, config.blackout_dates) \
-            if (config.calling_window or config.blackout_dates) else max(due, now)
+        rule = legal_hours.rule_for(contact.phone) if config.legal_hours else None
+        window = legal_hours.narrowed(config.calling_window, rule.window()) if rule else config.calling_window
+        first = next_call_time(max(due, now), now, window, contact.zones, config.blackout_dates) \
+            if (window or config.blackout_dates) else max(due, now)
         note: str | None
         if first is None:
             never += 1
@@ -148,7 +153,10 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, 
         else:
             due_times.append(first)
             note = _first_call_note(first, max(due, now), now, in_past)
-        out.append(PreflightContact(row=row, phone=contact.masked, zones=contact.zones, first_call_at=first, note=note))
+            if rule is not None and note and first > max(due, now):
+                note += f" (legal hours {rule.describe()})"
+        out.append(PreflightContact(row=row, phone=contact.masked, zones=contact.zones, first_call_at=first, note=note,
+                                    legal_rule=rule.describe() if rule else None))
     reachable = [c for c, p in zip(validated.contacts, out, strict=True) if p.first_call_at is not None]
     eta = campaigns.eta_for(config, reachable, now) if reachable else None
     return PreflightOut(

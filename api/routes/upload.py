@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from api import campaigns, csv_upload
+from api.csv_docs import file_upload_body
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import error_responses
 from api.json_body import openapi_body, parse_json_body, read_body
-from api.csv_docs import file_upload_body
 from api.schemas import CampaignIn, UploadAndRunResponse
 from campaign_engine.store import compliance
 

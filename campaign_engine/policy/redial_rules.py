@@ -211,6 +211,8 @@ class RuleBasedRedial(BaseModel):
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise ValueError(f"terminalConditions[{index}] must be a non-empty string, not {item!r}")
+            if "\x00" in item:  # the store's jsonb cannot hold it (a 500, found by schemathesis)
+                raise ValueError(f"terminalConditions[{index}] must not contain the NUL character")
             out.append(item.strip())
         return out
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaign_engine.models import Contact, ContactState, LaunchPageRequest, LaunchRow, reported_disposition
 from campaign_engine.phones import mask_phone
+from campaign_engine.policy import legal_hours
 from campaign_engine.policy.redial_rules import is_opt_out
 from campaign_engine.store.compliance import suppress_opt_outs
 from campaign_engine.store.records import CampaignChanges, ContactChange
@@ -46,8 +47,13 @@ async def launch_page(db: AsyncEngine, req: LaunchPageRequest) -> list[LaunchRow
              .order_by(contacts.c.key).limit(req.limit))
     async with db.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [LaunchRow(key=r.key, label=mask_phone(r.phone), scheduled_at=r.scheduled_at, zones=list(r.zones or []))
-            for r in rows]
+    return [_launch_row(r) for r in rows]
+
+
+def _launch_row(r) -> LaunchRow:
+    legal = legal_hours.rule_for(r.phone)
+    return LaunchRow(key=r.key, label=mask_phone(r.phone), scheduled_at=r.scheduled_at, zones=list(r.zones or []),
+                     legal_rule=legal.name, legal_window=legal.window())
 
 
 async def open_contact_keys(db: AsyncEngine, tenant_id: str, campaign_id: str, after_key: int,

@@ -1,0 +1,155 @@
+"""The file form of POST /uploadCampaignData (api.csv_upload): a draft from a CSV or xlsx, or
+its rows appended to a campaign (`campaign_id`)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from api import csv_rows, csv_upload
+from api.errors import ApiError, state_error
+from api.lifecycle_schemas import RowError, UploadCampaignDataIn, UploadCampaignDataOut
+from campaign_engine.ids import is_safe_id
+from campaign_engine.models import AppendNotice, CampaignConfig, CampaignStatus
+from campaign_engine.settings import Settings
+from campaign_engine.store import repo, roster
+
+
+def _rows(errors: list[dict]) -> list[RowError]:
+    return [RowError(**e) for e in errors]
+
+
+async def csv_draft(request: Request, tenant_id: str, client: Client, db: AsyncEngine, settings: Settings,
+                    idempotency_key: str | None) -> UploadCampaignDataOut:
+    from api.routes.lifecycle import campaign_settings
+
+    upload = await csv_upload.read_upload(request, settings)
+    if "contacts" in upload.fields:
+        raise ApiError(400, "BAD_REQUEST", "contacts: the contacts of a file upload are the file's rows",
+                       [{"field": "contacts", "message": "not allowed with a file"}])
+    try:
+        body = UploadCampaignDataIn.model_validate({**upload.fields, "contacts": [{}]})
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+    if body.campaign_id is not None:
+        return await append_file(client, db, settings, tenant_id, body, upload, idempotency_key)
+    missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
+               if not value]
+    if missing:
+        raise ApiError(400, "BAD_REQUEST", f"{', '.join(missing)} required to create a campaign "
+                       "(or give campaign_id to append to one)",
+                       [{"field": name, "message": "required"} for name in missing])
+    scheduled = body.isScheduledCall or body.schedule_time is not None
+    campaign = campaign_settings(body, scheduled)
+    created = await csv_upload.create_from_file(
+        client, db, settings, tenant_id, campaign, upload, start_paused=True, keep_valid=True,
+        default_time=body.schedule_time, idempotency_key=idempotency_key)
+    report = created.report
+    out = UploadCampaignDataOut(
+        message="Campaign created; start it with GET /startCampaignv2/{campaign_id}",
+        campaign_id=created.config.campaign_id, campaign_name=created.config.name, status=CampaignStatus.DRAFT.value,
+        uploaded_count=created.total, failed_count=report.failed, duplicate_count=created.duplicates,
+        total_contacts=created.total, errors=_rows(report.errors))
+    if created.existing is not None:
+        out.message = "Campaign already created by an earlier request with this Idempotency-Key"
+        out.status, out.replayed = created.existing.status, True
+    return out
+
+
+def _check_file(upload: csv_upload.Upload, settings: Settings) -> None:
+    """The whole file read once before anything is appended: a file that breaks off midway
+    (bad quoting, not UTF-8, too many rows) appends nothing."""
+    columns, rows = csv_upload.open_rows(upload)
+    n = 0
+    try:
+        for _, cells in rows:
+            if csv_rows.row_values(columns, cells) is not None:
+                n += 1
+                if n > settings.max_upload_rows:
+                    raise ApiError(413, "PAYLOAD_TOO_LARGE",
+                                   f"the file has more than {settings.max_upload_rows} contact rows (MAX_UPLOAD_ROWS)")
+    except csv_rows.FileError as err:
+        raise ApiError(400, "BAD_REQUEST", f"file: {err}", [{"field": "file", "message": str(err)}]) from None
+    upload.file.seek(0)
+
+
+async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenant_id: str,
+                      body: UploadCampaignDataIn, upload: csv_upload.Upload,
+                      idempotency_key: str | None) -> UploadCampaignDataOut:
+    """The file's valid rows appended a page at a time (each page as one append, under the
+    Idempotency-Key with the page's number), then the campaign told once how far it goes."""
+    from api.routes.lifecycle import (
+        _FINISHED, CampaignClosed, campaign_handle, final_status, not_found, update)
+    from workflows.campaign import CampaignWorkflow
+
+    campaign_id = body.campaign_id
+    row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
+    if row is None:
+        raise not_found(campaign_id)
+    if row.status in _FINISHED:
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {row.status}: contacts can no longer be added")
+    config = CampaignConfig.model_validate(row.config)
+    _check_file(upload, settings)
+    columns, rows = csv_upload.open_rows(upload)
+    from api.campaigns import config_zone_resolver
+
+    report = csv_upload.RowReport()
+    valid = csv_upload.contacts_of(columns, rows, report, scheduled=config.is_scheduled,
+                                   default_time=body.schedule_time, zones_for=config_zone_resolver(config),
+                                   max_rows=settings.max_upload_rows)
+    added = duplicates = 0
+    replayed = False
+    last = None
+    pages: list[roster.Appended] = []
+
+    async def flush(page: list, number: int) -> None:
+        nonlocal added, duplicates, replayed, last
+        key_hash = (hashlib.sha256(f"{idempotency_key}\0file-page-{number}".encode()).hexdigest()
+                    if idempotency_key else None)
+        appended = await roster.append_contacts(db, tenant_id, campaign_id, [c for _, c in page], key_hash=key_hash,
+                                                fingerprint=upload.fingerprint)
+        if appended.other_body:
+            raise state_error("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request body",
+                              [{"field": "Idempotency-Key", "message": "already used with another body to "
+                                f"append contacts to campaign {campaign_id}"}])
+        added += appended.added
+        duplicates += appended.duplicates
+        replayed = replayed or appended.replayed
+        last = appended
+        if not appended.replayed:
+            pages.append(appended)
+
+    page: list = []
+    number = 0
+    for item in valid:
+        page.append(item)
+        if len(page) >= csv_upload.PAGE:
+            await flush(page, number)
+            page, number = [], number + 1
+    if page:
+        await flush(page, number)
+    out = UploadCampaignDataOut(
+        message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status=row.status,
+        uploaded_count=added, failed_count=report.failed, duplicate_count=duplicates,
+        total_contacts=row.total_contacts, errors=_rows(report.errors), replayed=replayed)
+    if last is None:
+        return out
+    handle = campaign_handle(client, tenant_id, campaign_id)
+    try:
+        await update(handle, campaign_id, CampaignWorkflow.contacts_appended,
+                     AppendNotice(total_contacts=last.total, duplicates=last.duplicates_total))
+    except (CampaignClosed, ApiError) as err:
+        if isinstance(err, ApiError) and err.code != "INVALID_CAMPAIGN_STATE":
+            raise
+        for appended in reversed(pages):  # finished meanwhile: the rows go again
+            await roster.withdraw_append(db, tenant_id, campaign_id, appended, None)
+        status, _ = await final_status(handle, campaign_id)
+        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added") from None
+    status, progress = await final_status(handle, campaign_id)
+    out.status, out.total_contacts = status, progress.total_contacts
+    return out
