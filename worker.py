@@ -22,6 +22,7 @@ from activities.records import RecordActivities
 from activities.telephony import TelephonyActivities
 from activities.webhook_settings import WebhookSettings
 from activities.webhooks import WebhookActivities
+from campaign_engine import metrics
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, require_database_url, store_engine
 from campaign_engine.temporal import connect_or_explain
@@ -81,12 +82,22 @@ async def running_worker(client: Client, settings: Settings, **worker_options):
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect_or_explain(settings)
-    async with running_worker(client, settings):
-        logging.getLogger("worker").info(
-            "worker polling task queue %s on %s", settings.temporal_task_queue, settings.resolved_temporal_address
-        )
-        await stop.wait()
+    runtime = server = None
+    if settings.metrics_port:  # this worker's metrics and the SDK's (campaign_engine/metrics.py)
+        sdk_port = metrics.free_port()
+        runtime = metrics.worker_runtime(sdk_port)
+        server = metrics.serve_worker_metrics(settings.metrics_host, settings.metrics_port, sdk_port)
+    try:
+        client = await connect_or_explain(settings, runtime=runtime)
+        async with running_worker(client, settings):
+            logging.getLogger("worker").info(
+                "worker polling task queue %s on %s%s", settings.temporal_task_queue,
+                settings.resolved_temporal_address,
+                f", metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics" if server else "")
+            await stop.wait()
+    finally:
+        if server is not None:
+            server.shutdown()
 
 
 def main(settings: Settings | None = None) -> int:

@@ -12,6 +12,7 @@ from activities.providers.base import (
     ProviderError,
     TelephonyProvider,
 )
+from campaign_engine import metrics
 from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
 from campaign_engine.phones import mask_phone
 from campaign_engine.policy.caller_id import choose_caller_id
@@ -48,6 +49,7 @@ class TelephonyActivities:
             contact_key=request.contact_key, attempt=request.attempt, provider=placed.provider,
             call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
         ))
+        metrics.call_placed(placed.provider, request.attempt_started_at)
         return placed
 
     async def _held(self, request: CallRequest) -> PlacedCall | None:

@@ -71,7 +71,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http_client import LoopBoundClient
 from activities.outbound import post_checked
 from activities.webhook_settings import WebhookSettings
-from campaign_engine import signing
+from campaign_engine import metrics, signing
 from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignSummary
 from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
 from campaign_engine.store import roster
@@ -204,7 +204,17 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: WebhookDelivery) -> int:
-        """POST one signed document; returns the receiver's status. Non-2xx raises (retried)."""
+        """POST one signed document; returns the receiver's status. Non-2xx raises (retried).
+        Each try is counted in campaign_engine_webhook_deliveries_total by result."""
+        try:
+            status = await self._deliver(delivery)
+        except Exception:
+            metrics.webhook_result(False)
+            raise
+        metrics.webhook_result(True)
+        return status
+
+    async def _deliver(self, delivery: WebhookDelivery) -> int:
         policy = self.settings.url_policy()
         try:
             check_url(delivery.url, policy)

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     # bounds the spool on disk.
     max_upload_rows: int = Field(1_000_000, ge=1, validation_alias="MAX_UPLOAD_ROWS")
     max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
+    # Metrics (campaign_engine/metrics.py): the API's GET /metrics takes `Authorization: Bearer
+    # $METRICS_TOKEN` (every tenant's figures) or a tenant's x-api-key (its own); each worker
+    # serves its own and the Temporal SDK's on METRICS_HOST:METRICS_PORT when the port is set.
+    metrics_token: SecretStr = Field(SecretStr(""), validation_alias="METRICS_TOKEN")
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias="METRICS_PORT")
+    metrics_host: str = Field("127.0.0.1", validation_alias="METRICS_HOST")
+    # OpenTelemetry traces through the API's Temporal client, workflows and activities
+    # (temporalio.contrib.opentelemetry) only when this is set: off and free otherwise.
+    otel_exporter_otlp_endpoint: str = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     # Requests per API key and route class (api.rate_limit), counted in the store so every API
     # process shares them: "N/second|minute|hour|day", also "N/5 minutes" or "N per hour".

@@ -18,12 +18,19 @@ API_RETRY = RetryConfig(initial_interval_millis=100, multiplier=2.0, max_interva
                         max_elapsed_time_millis=1000, max_retries=3)
 
 
-async def connect(settings: Settings, *, retry_config: RetryConfig | None = None) -> Client:
+async def connect(settings: Settings, *, retry_config: RetryConfig | None = None, runtime=None) -> Client:
+    """The client; `runtime` a temporalio Runtime of its own (a worker's, with SDK metrics).
+    With OTEL_EXPORTER_OTLP_ENDPOINT set, its calls and the workflows and activities of the
+    workers built on it are traced (campaign_engine/tracing.py); without it nothing is added."""
+    from campaign_engine import tracing
+
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         retry_config=retry_config,
+        interceptors=tracing.interceptors(settings),
+        **({"runtime": runtime} if runtime is not None else {}),
     )
 
 
@@ -45,9 +52,9 @@ def unreachable_reason(err: BaseException) -> str:
     return text[:160]
 
 
-async def connect_or_explain(settings: Settings) -> Client:
+async def connect_or_explain(settings: Settings, *, runtime=None) -> Client:
     """The Temporal client, or TemporalUnreachable (a connection refused, a bad host, ...)."""
     try:
-        return await connect(settings)
+        return await connect(settings, runtime=runtime)
     except RuntimeError as err:  # temporalio: "Failed client connect: ..."
         raise TemporalUnreachable(settings, unreachable_reason(err)) from None
