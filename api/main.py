@@ -31,7 +31,7 @@ from api.health import install_health
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.openapi_refine import refine
 from api.rate_limit import RATE_LIMITED, RateLimit, install_rate_limits
-from api.routes import callbacks, compliance, lifecycle, metrics, monitoring, policy, upload
+from api.routes import callbacks, compliance, export, lifecycle, metrics, monitoring, policy, upload
 from api.routes.policy import PreflightIn
 from api.schemas import CampaignIn
 from campaign_engine.settings import Settings, get_settings
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(callbacks.router, responses=error_responses(400, 403, 408, 413))
     app.include_router(lifecycle.router, dependencies=[RateLimit("control")], responses=authenticated)
     app.include_router(monitoring.router, dependencies=[RateLimit("reads")], responses=authenticated)
+    app.include_router(export.router, dependencies=[RateLimit("reads")], responses=authenticated)
     app.include_router(metrics.router)  # its own auth (METRICS_TOKEN or a key), not rate-limited
     app.include_router(compliance.writes, dependencies=[RateLimit("control")], responses=authenticated)
     app.include_router(compliance.reads, dependencies=[RateLimit("reads")], responses=authenticated)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from api.routes.lifecycle import campaign_handle
+from api.campaign_calls import campaign_handle
 from campaign_engine.store import repo
 from campaign_engine.store.db import store_engine
 from campaign_engine.store.tables import attempts

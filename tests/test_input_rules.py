@@ -16,7 +16,8 @@ from api import campaigns
 from api.errors import STATUS_OF_CODE, envelope, validation_details
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.main import create_app
-from api.routes.lifecycle import ERROR_STATUS, campaign_settings, not_found
+from api.campaign_calls import ERROR_STATUS, not_found
+from api.routes.lifecycle import campaign_settings
 from api.routes.policy import PreflightIn, UpdateCampaignDataIn
 from api.schemas import ContactIn, RedialConfigIn, too_many_contacts_message
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164

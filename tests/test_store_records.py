@@ -12,7 +12,7 @@ import subprocess
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from api.routes.lifecycle import campaign_handle
+from api.campaign_calls import campaign_handle
 from campaign_engine.ids import contact_workflow_id
 from campaign_engine.store.db import store_engine
 from campaign_engine.store.tables import attempts, campaigns, contacts

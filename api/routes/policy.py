@@ -12,7 +12,7 @@ from api import campaigns
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
-from api.routes.lifecycle import CampaignClosed, campaign_handle, update
+from api.campaign_calls import CampaignClosed, campaign_handle, update
 from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
 from campaign_engine.policy import legal_hours
