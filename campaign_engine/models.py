@@ -249,6 +249,9 @@ class CallRequest(BaseModel):
     # When the workflow decided to place this attempt (deterministic workflow time): a
     # provider without idempotency keys looks for calls created since then to adopt.
     attempt_started_at: datetime
+    # When the contact became due for this attempt and asked to dial (its scheduled time, redial
+    # or window opening): the dial latency metric runs from here to the provider's acceptance.
+    due_at: datetime | None = None
     provider: str = "simulated"
     call_id: str | None = None  # set when asking for the status of a placed call
     # Calls of this contact's earlier attempts: never to be adopted as this attempt's call.
