@@ -49,7 +49,7 @@ class TelephonyActivities:
             contact_key=request.contact_key, attempt=request.attempt, provider=placed.provider,
             call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
         ))
-        metrics.call_placed(placed.provider, request.attempt_started_at)
+        metrics.call_placed(placed.provider, request.due_at or request.attempt_started_at)
         return placed
 
     async def _held(self, request: CallRequest) -> PlacedCall | None:

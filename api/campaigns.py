@@ -32,6 +32,7 @@ from api.schemas import (
 from campaign_engine import search_attributes as sa
 from campaign_engine.ids import campaign_workflow_id, new_campaign_id, new_object_id
 from campaign_engine.models import (
+    AutoPausePolicy,
     CampaignConfig,
     CampaignInput,
     CampaignProgress,
@@ -275,6 +276,7 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         redial_rules=body.redialConfig.rules() if body.redialConfig else None,
         from_numbers=body.fromNumbers,
         caller_id_strategy=body.callerIdStrategy,
+        auto_pause=AutoPausePolicy(**body.autoPause.model_dump()) if body.autoPause else AutoPausePolicy(),
         # Only a capped carrier account needs the shared, rate-limited dial task queue.
         dial_task_queue=settings.dial_task_queue(provider) if settings.carrier_calls_per_second else None,
     )

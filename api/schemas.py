@@ -106,6 +106,17 @@ class ContactIn(BaseModel):
         return value
 
 
+class AutoPauseIn(BaseModel):
+    """The upload's autoPause: pause the campaign when calls keep failing for carrier reasons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="false: the campaign never pauses itself")
+    window: int = Field(20, ge=2, le=1000, description="How many of the last ended calls are judged")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Pause when more than this share of them failed "
+                             "for carrier reasons (outcome failed)")
+
+
 class CampaignIn(BaseModel):
     """Body of POST /uploadCampaignDataAndRun (the seed), also the preflight's. Unknown
     fields are refused (a misspelt setting would otherwise be silently ignored)."""
@@ -153,6 +164,11 @@ class CampaignIn(BaseModel):
         # agentId too: a NUL in it reached the store and was a 500 (found by schemathesis).
         no_control_characters(value)
         return value
+
+    autoPause: AutoPauseIn | None = Field(
+        None, description="Pause by itself when, over the last `window` ended calls (20), more than `threshold` "
+        "(0.5) failed for carrier reasons; pause_reason says why, a campaign.paused webhook goes out, resume as "
+        'after a manual pause. {"enabled": false} turns it off.')
 
     @field_validator("callingWindow", mode="before")
     @classmethod

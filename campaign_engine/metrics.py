@@ -15,7 +15,8 @@ a campaign status and a webhook result, a few values each.
 - **Each worker's METRICS_PORT** (`serve_worker_metrics`): what happens in that process, as
   prometheus-client counters: dials placed (`campaign_engine_worker_calls_placed_total{provider}`),
   the dial latency (`campaign_engine_dial_latency_seconds{provider}`, a histogram: from the
-  moment the campaign granted the dial, `attempt_started_at`, to the provider's acceptance),
+  moment the contact was due and asked to dial, `CallRequest.due_at`, through the campaign's
+  queue, pacing and concurrency, to the provider's acceptance),
   webhook deliveries (`campaign_engine_webhook_deliveries_total{result}`: delivered, failed),
   and the Temporal SDK's own metrics (`temporal_*`, Runtime with PrometheusConfig, durations in
   seconds), served from the same port.
@@ -45,15 +46,15 @@ CALLS_PLACED = Counter("campaign_engine_worker_calls_placed", "Calls the provide
                        ["provider"], registry=WORKER)
 DIAL_LATENCY = Histogram(
     "campaign_engine_dial_latency_seconds",
-    "From the campaign granting a dial (attempt_started_at) to the provider accepting the call",
+    "From the contact being due (asking to dial) to the provider accepting the call",
     ["provider"], registry=WORKER, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
 WEBHOOKS = Counter("campaign_engine_webhook_deliveries", "Webhook delivery attempts by result (delivered, failed)",
                    ["result"], registry=WORKER)
 
 
-def call_placed(provider: str, granted_at: datetime) -> None:
+def call_placed(provider: str, due_at: datetime) -> None:
     CALLS_PLACED.labels(provider).inc()
-    DIAL_LATENCY.labels(provider).observe(max((datetime.now(UTC) - granted_at).total_seconds(), 0.0))
+    DIAL_LATENCY.labels(provider).observe(max((datetime.now(UTC) - due_at).total_seconds(), 0.0))
 
 
 def webhook_result(delivered: bool) -> None:

@@ -84,6 +84,15 @@ class Contact(BaseModel):
         return f"{self.label} · campaign {campaign_name}"
 
 
+class AutoPausePolicy(BaseModel):
+    """A campaign pauses itself when, over its last `window` ended calls, more than `threshold`
+    of them failed for carrier reasons (workflows/auto_pause.py). The upload's `autoPause`."""
+
+    enabled: bool = True
+    window: int = Field(20, ge=2, le=1000)
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
 class CampaignConfig(BaseModel):
     """Everything about a campaign except its contacts."""
 
@@ -127,6 +136,8 @@ class CampaignConfig(BaseModel):
     # How often a campaign with contacts in flight asks the ones silent past their next
     # expected word whether their workflow still runs (tests lower it).
     silent_contact_check_seconds: float = Field(600.0, gt=0)
+    # Pause when calls keep failing for carrier reasons (the upload's autoPause).
+    auto_pause: AutoPausePolicy = Field(default_factory=AutoPausePolicy)
 
 
 class CampaignInput(BaseModel):
@@ -198,6 +209,9 @@ class CallRequest(BaseModel):
     # When the workflow decided to place this attempt (deterministic workflow time): a
     # provider without idempotency keys looks for calls created since then to adopt.
     attempt_started_at: datetime
+    # When the contact became due for this attempt and asked to dial (its scheduled time, redial
+    # or window opening): the dial latency metric runs from here to the provider's acceptance.
+    due_at: datetime | None = None
     provider: str = "simulated"
     call_id: str | None = None  # set when asking for the status of a placed call
     # Calls of this contact's earlier attempts: never to be adopted as this attempt's call.
@@ -338,6 +352,10 @@ class CampaignState(BaseModel):
     # Pacing (callsPerSecond): the token bucket's level and when it was last computed.
     pace_tokens: float = 0.0
     pace_at: datetime | None = None
+    # The last ended calls (auto_pause.window at most): 1 failed for carrier reasons, else 0;
+    # cleared on resume. And how many times the campaign paused itself.
+    recent_failures: list[int] = Field(default_factory=list)
+    auto_pauses: int = 0
 
 
 class AppendNotice(BaseModel):

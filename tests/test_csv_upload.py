@@ -228,3 +228,24 @@ async def test_100k_rows_streamed_with_bounded_memory(dev_env, task_queue, carri
         assert (count[0].n, count[0].k) == (n - 1, n - 2)
         detail = (await eng.http.get(f"/campaigns/{out['campaign_id']}", headers=eng.headers())).json()
         assert detail["total_contacts"] == n - 1 and detail["status"] == "draft"
+
+
+async def test_a_file_has_a_row_limit_instead_of_the_json_body_limit(dev_env, task_queue, carrier_db):
+    async with running_engine(dev_env, task_queue, carrier_db, MAX_BODY_BYTES=1536, MAX_UPLOAD_ROWS=50) as eng:
+        headers = {**eng.headers(), "content-type": "text/csv"}
+        fields = {"campaign_name": "Limits", "agent_id": "a"}
+        body = _csv(45)
+        assert len(body) > 1536
+        resp = await eng.http.post("/uploadCampaignData", headers=headers, params=fields, content=body)
+        assert resp.status_code == 200 and resp.json()["uploaded_count"] == 45, resp.text
+        # the same contacts as JSON are over MAX_BODY_BYTES
+        rows = [{"phone_number": f"+1415{5550000 + i:07d}", "name": f"Person {i}", "email": f"p{i}@example.com"}
+                for i in range(45)]
+        resp = await eng.http.post("/uploadCampaignData", headers=eng.headers(), json={**fields, "contacts": rows})
+        assert resp.status_code == 413 and "MAX_BODY_BYTES" in resp.json()["message"]
+        # past MAX_UPLOAD_ROWS: 413, and nothing of the file is written
+        resp = await eng.http.post("/uploadCampaignData", headers=headers, params={**fields, "campaign_name": "Big"},
+                                   content=_csv(51, start=100))
+        assert resp.status_code == 413 and "MAX_UPLOAD_ROWS" in resp.json()["message"], resp.text
+        names = [r.name for r in await _store("SELECT name FROM campaigns")]
+        assert names == ["Limits"]

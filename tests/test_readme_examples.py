@@ -55,12 +55,26 @@ def curl_commands() -> list[list[str]]:
     return commands
 
 
-def parse_curl(argv: list[str]) -> tuple[str, str, dict[str, str], str | None]:
+# The file the README's file uploads name (`-F file=@contacts.csv`, `--data-binary @contacts.csv`).
+SAMPLE_FILES = {"contacts.csv": "phone_number,name,email,company\n+919876543210,John Doe,john@example.com,Acme Corp\n"}
+
+
+def parse_curl(argv: list[str], files: dict | None = None) -> tuple[str, str, dict[str, str], str | None]:
+    """The request of a curl command; its `-F` parts go into `files` (name -> (filename, content))."""
     method, url, headers, body = "GET", None, {}, None
     args = iter(argv[1:])
     for arg in args:
         if arg == "-X":
             method = next(args)
+        elif arg == "-F":
+            name, _, value = next(args).partition("=")
+            part = (value[1:], SAMPLE_FILES[value[1:]]) if value.startswith("@") else (None, value)
+            files[name] = part
+            method = "POST" if method == "GET" else method
+        elif arg == "--data-binary":
+            value = next(args)
+            body = SAMPLE_FILES[value[1:]] if value.startswith("@") else value
+            method = "POST" if method == "GET" else method
         elif arg == "-H":
             name, _, value = next(args).partition(":")
             headers[name.strip()] = value.strip().replace("$KEY", API_KEY)
@@ -113,8 +127,12 @@ async def test_every_curl_command_of_the_readme_runs_as_printed(engine):
     commands = curl_commands()
     assert commands, "README.md has no curl example"
     for argv in commands:
-        method, path, headers, body = parse_curl(argv)
-        resp = await engine.http.request(method, path, headers=headers, content=body)
+        files: dict = {}
+        method, path, headers, body = parse_curl(argv, files)
+        if files:
+            resp = await engine.http.request(method, path, headers=headers, files=files)
+        else:
+            resp = await engine.http.request(method, path, headers=headers, content=body)
         assert resp.status_code == 200, (argv, resp.text)
         out = resp.json()
         assert out["success"] is True, out

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         RedialUpdate,
     )
     from campaign_engine.store.records import CampaignCounters, ContactChange
+    from workflows import auto_pause
     from workflows.admission import Admission
     from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
     from workflows.launcher import Launcher
@@ -75,6 +76,7 @@ class CampaignWorkflow:
         self._liveness = Liveness(self._state, self._config, self._admission, self._recorder,
                                   on_closed=self._closed_without_report, is_finished=self._is_finished)
         self._sa_status: CampaignStatus | None = None
+        self._notices: list = []  # campaign.paused webhooks under way (awaited before the run ends)
 
     # --- the process ---------------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class CampaignWorkflow:
         """Hand the carried state to a new run, once every operation is answered and the
         store has everything; returns if something came meanwhile."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._notices_sent()
         await self._recorder.recorded()
         if self._has_work() or not workflow.all_handlers_finished() or not self._recorder.is_current():
             return
@@ -171,8 +174,30 @@ class CampaignWorkflow:
             calls_placed=st.calls_placed, started_at=st.started_at, finished_at=st.finished_at,
         )
         await self._notify_finished(summary)
+        await self._notices_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
+
+    async def _notices_sent(self) -> None:
+        notices, self._notices = self._notices, []
+        await await_webhook_deliveries(notices)
+
+    def _pause_automatically(self, reason: str) -> None:
+        """Calls keep failing for carrier reasons (workflows/auto_pause.py): paused as by the
+        API (resume works the same), the reason recorded, a campaign.paused webhook sent."""
+        st, cfg = self._state, self._config
+        st.status = CampaignStatus.PAUSED
+        st.paused_at = workflow.now()
+        st.pause_reason = reason
+        st.auto_pauses += 1
+        workflow.logger.warning("campaign %s: %s", cfg.campaign_id, reason)
+        self._publish()
+        if cfg.notification_webhook_url:
+            delivery_id = f"{workflow.info().workflow_id}/paused-{st.auto_pauses}"
+            self._notices.append(start_webhook_delivery(WebhookDelivery(
+                url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id,
+                event=auto_pause.CAMPAIGN_PAUSED,
+                payload=auto_pause.paused_document(cfg, st, delivery_id=delivery_id, paused_at=st.paused_at))))
 
     async def _notify_finished(self, summary: CampaignSummary) -> None:
         """The campaign-completed customer webhook, after the final status is recorded; one
@@ -268,6 +293,9 @@ class CampaignWorkflow:
                 st.answered_calls += 1
                 st.answered_talk_seconds += record.duration_seconds
             self._recorder.attempt_ended(key, record)
+            reason = auto_pause.observe(st, self._config.auto_pause, record.outcome)
+            if reason is not None and st.status == CampaignStatus.IN_PROGRESS:
+                self._pause_automatically(reason)
         self._recorder.change(ContactChange(key=key, report=report))
         if report.state.is_final:
             self._count_final(key)
@@ -305,6 +333,7 @@ class CampaignWorkflow:
         st.status = CampaignStatus.IN_PROGRESS
         st.paused_at = None
         st.pause_reason = None
+        st.recent_failures.clear()  # a fresh window of ended calls (workflows/auto_pause.py)
         self._publish()
         return await self._recorder.answer_when_recorded(self._control_result())
 

@@ -74,6 +74,8 @@ class ContactCallWorkflow:
         self._outcomes: dict[int, CallOutcome] = {}
         # attempt -> when the campaign granted it (None: granted with the start)
         self._grants: dict[int, datetime | None] = {}
+        # attempt -> when the contact first asked to dial it (became due): CallRequest.due_at
+        self._due: dict[int, datetime] = {}
         self._stop: DialGrant | None = None
         self._state = ContactState.PENDING
         self._disposition: Outcome | None = None
@@ -301,6 +303,7 @@ class ContactCallWorkflow:
     async def _ask_to_dial(self, attempt: int) -> bool:
         """Ask the campaign for a dial slot (pause, concurrency, pacing live there). A full
         dial queue answers "ask again at": the contact waits on a timer and asks again."""
+        self._due.setdefault(attempt, workflow.now())
         while True:
             self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
             self._retry_at = None
@@ -343,6 +346,7 @@ class ContactCallWorkflow:
             # must not change when a crashed workflow task runs the dial again (a local
             # activity's input is computed anew): the provider looks for calls since then.
             attempt_started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
+            due_at=self._due.get(attempt),
             provider=cfg.provider,
         )
         summary = f"dial {contact.label} (call {attempt})"
