@@ -81,7 +81,7 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
     from api.main import create_app
-    from campaign_engine import devserver
+    from campaign_engine import devserver, metrics, tracing
     from campaign_engine.store.startup import start_store
     from worker import running_worker
 
@@ -91,6 +91,11 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
     settings, api_key = ensure_api_key(settings)
     server = None
     store = None
+    runtime = metrics_server = None
+    if settings.metrics_port:  # the in-process worker's metrics and the SDK's (campaign_engine/metrics.py)
+        sdk_port = metrics.free_port()
+        runtime = metrics.worker_runtime(sdk_port)
+        metrics_server = metrics.serve_worker_metrics(settings.metrics_host, settings.metrics_port, sdk_port)
     if settings.temporal_address:
         address = settings.temporal_address
     else:
@@ -107,7 +112,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
         try:
             # A cluster of one's own (TEMPORAL_ADDRESS, --address) either answers or is unreachable.
             client = await devserver.wait_until_serving(address, settings.temporal_namespace, server,
-                                                        timeout=60 if server is not None else 10)
+                                                        timeout=60 if server is not None else 10,
+                                                        runtime=runtime, interceptors=tracing.interceptors(settings))
         except TimeoutError as err:
             if server is not None:
                 raise
@@ -135,6 +141,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
                 lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
                 lines.append(f"  data           {settings.data_dir.resolve()}")
             lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
+            if metrics_server is not None:
+                lines.append(f"  worker metrics http://{settings.metrics_host}:{settings.metrics_port}/metrics")
             lines.append(f"  API key        {api_key}   (header x-api-key)")
             lines.append("Ctrl-C stops everything.")
             print("\n".join(lines), flush=True)
@@ -147,6 +155,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             if died:
                 raise ServerDied(died)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         if store is not None:
             await store.stop()
         if server is not None:

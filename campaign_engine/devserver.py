@@ -97,7 +97,9 @@ def start_dev_server(data_dir: Path, port: int, ui_port: int, namespace: str, lo
 
 
 async def wait_until_serving(address: str, namespace: str, proc: subprocess.Popen | None,
-                             timeout: float = 60) -> Client:
+                             timeout: float = 60, *, runtime=None, interceptors=()) -> Client:
+    """A client once Temporal answers; `runtime` and `interceptors` as campaign_engine.temporal's
+    (SDK metrics, traces)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last: Exception | None = None
@@ -105,7 +107,9 @@ async def wait_until_serving(address: str, namespace: str, proc: subprocess.Pope
         if proc is not None and proc.poll() is not None:
             raise ConfigError(exit_reason(proc, address))
         try:
-            client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter,
+                                          interceptors=list(interceptors),
+                                          **({"runtime": runtime} if runtime is not None else {}))
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
             if proc is not None:
                 # The answer must be our server's: one that died (its port taken by another

@@ -249,3 +249,22 @@ async def test_a_file_has_a_row_limit_instead_of_the_json_body_limit(dev_env, ta
         assert resp.status_code == 413 and "MAX_UPLOAD_ROWS" in resp.json()["message"], resp.text
         names = [r.name for r in await _store("SELECT name FROM campaigns")]
         assert names == ["Limits"]
+
+
+async def test_a_keyed_file_upload_retried_gives_the_same_campaign(dev_env, task_queue, carrier_db):
+    async with running_engine(dev_env, task_queue, carrier_db) as eng:
+        headers = {**eng.headers(), "Idempotency-Key": f"csv-{uuid.uuid4()}"}
+        fields = {"config": (None, json.dumps({"campaignName": "Keyed", "agentId": "a"}))}
+        first = await eng.http.post("/uploadCampaignDataAndRun", headers=headers,
+                                    files={"file": ("c.csv", _csv(4).encode(), "text/csv"), **fields})
+        again = await eng.http.post("/uploadCampaignDataAndRun", headers=headers,
+                                    files={"file": ("c.csv", _csv(4).encode(), "text/csv"), **fields})
+        assert first.status_code == again.status_code == 200, (first.text, again.text)
+        ids = {r.json()["data"]["campaign"]["campaignId"] for r in (first, again)}
+        assert len(ids) == 1 and _counts(again.json()["data"]) == (4, 4, 0)
+        assert [r.n for r in await _store("SELECT count(*) AS n FROM contacts")] == [4]
+        # the same key with another file: 409, nothing written
+        other = await eng.http.post("/uploadCampaignDataAndRun", headers=headers,
+                                    files={"file": ("c.csv", _csv(5).encode(), "text/csv"), **fields})
+        assert other.status_code == 409 and other.json()["error"] == "IDEMPOTENCY_KEY_REUSED"
+        assert [r.n for r in await _store("SELECT count(*) AS n FROM campaigns")] == [1]

@@ -141,3 +141,43 @@ async def test_traces_only_with_an_otlp_endpoint(dev_env):
         assert any(b.startswith(b"/v1/traces ") and b"StartWorkflow:NoSuchWorkflow" in b for b in _Collector.bodies)
     finally:
         server.shutdown()
+
+
+async def test_up_serves_its_workers_metrics_with_the_sdks(tmp_path):
+    import signal
+    import subprocess
+
+    from tests.conftest import API_KEY
+
+    api_port, temporal_port, ui_port, port = (metrics.free_port() for _ in range(4))
+    env = {**{k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"},
+           "API_PORT": str(api_port), "TEMPORAL_PORT": str(temporal_port), "TEMPORAL_UI_PORT": str(ui_port),
+           "CAMPAIGN_DATA_DIR": str(tmp_path / ".data"), "CAMPAIGN_API_KEYS": f"acme:{API_KEY}",
+           "METRICS_PORT": str(port), "SIMULATED_CARRIER_DB": str(tmp_path / "carrier.sqlite3")}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "campaign-engine"), "up"], cwd=tmp_path, env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            async def scrape() -> str:
+                assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
+                try:
+                    return (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                except httpx.HTTPError:
+                    return ""
+            body = await wait_for(scrape, lambda b: "temporal_" in b, timeout=90, what="up's worker metrics")
+            assert "campaign_engine_dial_latency_seconds" in body
+
+            async def api_metrics() -> int:
+                try:
+                    return (await http.get(f"http://127.0.0.1:{api_port}/metrics",
+                                           headers={"x-api-key": API_KEY})).status_code
+                except httpx.HTTPError:
+                    return 0
+            assert await wait_for(api_metrics, lambda s: s == 200, timeout=60, what="the API's /metrics") == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
