@@ -17,6 +17,7 @@ from api.lifecycle_schemas import RowError, UploadCampaignDataIn, UploadCampaign
 from campaign_engine.ids import is_safe_id
 from campaign_engine.models import AppendNotice, CampaignConfig, CampaignStatus
 from campaign_engine.settings import Settings
+from api.upload_settings import campaign_settings
 from campaign_engine.store import repo, roster
 
 
@@ -26,7 +27,6 @@ def _rows(errors: list[dict]) -> list[RowError]:
 
 async def csv_draft(request: Request, tenant_id: str, client: Client, db: AsyncEngine, settings: Settings,
                     idempotency_key: str | None) -> UploadCampaignDataOut:
-    from api.routes.lifecycle import campaign_settings
 
     upload = await csv_upload.read_upload(request, settings)
     if "contacts" in upload.fields:
@@ -83,11 +83,11 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
                       idempotency_key: str | None) -> UploadCampaignDataOut:
     """The file's valid rows appended a page at a time (each page as one append, under the
     Idempotency-Key with the page's number), then the campaign told once how far it goes."""
-    from api.routes.lifecycle import (
-        _FINISHED, CampaignClosed, campaign_handle, final_status, not_found, update)
+    from api.campaign_calls import _FINISHED, CampaignClosed, campaign_handle, final_status, not_found, update
     from workflows.campaign import CampaignWorkflow
 
     campaign_id = body.campaign_id
+    assert campaign_id is not None  # an append names its campaign
     row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
     if row is None:
         raise not_found(campaign_id)

@@ -139,7 +139,8 @@ class _KeepOpen(io.BufferedIOBase):
 
 def csv_rows(binary: IO[bytes]) -> tuple[Columns, Iterator[tuple[int, list[str]]]]:
     """The columns and an iterator of (file row number, cells) of a CSV file."""
-    text = io.TextIOWrapper(_KeepOpen(binary), encoding="utf-8-sig", newline="", errors="strict")
+    text = io.TextIOWrapper(_KeepOpen(binary), encoding="utf-8-sig", newline="",  # type: ignore[type-var]
+                            errors="strict")
     try:
         first = text.readline()
     except UnicodeDecodeError as err:

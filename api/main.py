@@ -134,7 +134,7 @@ def document_what_is_accepted(app: FastAPI, providers: list[str]) -> None:
             done.append(True)
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 ENVELOPE_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}

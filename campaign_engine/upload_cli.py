@@ -111,7 +111,7 @@ def run_upload(args: argparse.Namespace, settings: Settings) -> int:
                 else "the engine is checking and writing the rows"))
             try:
                 resp = http.post(base + path, headers=headers,
-                                 files={"file": (args.file.name, counting, media),
+                                 files={"file": (args.file.name, counting, media),  # type: ignore[dict-item]
                                         "config": (None, json.dumps(fields), "application/json")})
             except httpx.HTTPError as err:
                 bar.stop()

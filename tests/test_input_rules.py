@@ -17,7 +17,7 @@ from api.errors import STATUS_OF_CODE, envelope, validation_details
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.main import create_app
 from api.campaign_calls import ERROR_STATUS, not_found
-from api.routes.lifecycle import campaign_settings
+from api.upload_settings import campaign_settings
 from api.routes.policy import PreflightIn, UpdateCampaignDataIn
 from api.schemas import ContactIn, RedialConfigIn, too_many_contacts_message
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio.client import (
     Client,
 )
@@ -32,13 +31,13 @@ from api.campaigns import (
     zone_resolver,
 )
 from api import csv_upload
+from api.upload_settings import campaign_settings
 from api.cross_site import refuse_cross_site
 from api.csv_docs import file_upload_body
 from api.csv_routes import csv_draft
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import ApiError, error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
-from api.schemas import CampaignIn
 from api.lifecycle_schemas import (
     AppendContactsIn,
     CancelOut,
@@ -83,33 +82,6 @@ from api.campaign_calls import (  # noqa: E402  (the calls to the campaign workf
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-
-
-# Keys of the upload body that are not campaign settings (or are read under another name).
-_UPLOAD_ONLY_KEYS = frozenset({
-    "campaign_id", "campaignId", "campaign_name", "campaignName", "agent_id", "agentId", "contacts",
-    "schedule_time", "scheduleTime", "isScheduledCall", "is_scheduled_call", "isContextBasedCall",
-    "is_context_based_call", "redialConfig", "redial_config", "notificationWebhookUrl",
-    "notification_webhook_url", "maxConcurrentCalls", "max_concurrent_calls", "provider",
-})
-
-
-def campaign_settings(body: UploadCampaignDataIn, scheduled: bool) -> CampaignIn:
-    """The new campaign's settings as the seed's CampaignIn: every setting that
-    /uploadCampaignDataAndRun accepts (pacing, calling window, caller ids, ...) is accepted
-    here too and validated the same way; the contacts are validated per row elsewhere. The
-    settings this body does not declare are its extra fields (kept as sent)."""
-    values: dict[str, Any] = {k: v for k, v in (body.model_extra or {}).items() if k not in _UPLOAD_ONLY_KEYS}
-    values.update(campaignName=body.campaignName, agentId=body.agentId, isScheduledCall=scheduled,
-                  isContextBasedCall=body.isContextBasedCall, contacts=[{"phone_number": "+0"}])
-    for name in ("redialConfig", "notificationWebhookUrl", "maxConcurrentCalls", "provider"):
-        value = getattr(body, name)
-        if value is not None:
-            values[name] = value.model_dump() if isinstance(value, BaseModel) else value
-    try:
-        return CampaignIn.model_validate(values)
-    except ValidationError as err:
-        raise RequestValidationError(err.errors()) from None
 
 
 def _creates(raw: bytes) -> bool | None:

@@ -69,6 +69,7 @@ async def stage_page(conn: AsyncConnection, rows: Sequence[tuple[int, Contact]])
     if not rows:
         return
     raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
     await raw.copy_records_to_table("upload_stage", columns=STAGE_COLUMNS, records=[
         (n, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at, c.timezone, json.dumps(c.zones))
         for n, c in rows])
