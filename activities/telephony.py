@@ -15,7 +15,9 @@ from activities.providers.base import (
 from campaign_engine import metrics
 from campaign_engine.models import CallOutcome, CallRequest, Outcome, PlacedCall
 from campaign_engine.phones import mask_phone
+from campaign_engine.policy import legal_hours
 from campaign_engine.policy.caller_id import choose_caller_id
+from campaign_engine.policy.frequency_cap import FrequencyCap
 from campaign_engine.store import compliance, repo, roster
 from campaign_engine.store.records import PlacedAttempt
 
@@ -43,6 +45,9 @@ class TelephonyActivities:
         held = await self._held(request)
         if held is not None:
             return held
+        capped = await self._capped(request)
+        if capped is not None:
+            return capped
         placed = await self._place(request)
         await repo.record_placed(self.db, PlacedAttempt(
             idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
@@ -66,6 +71,29 @@ class TelephonyActivities:
         return PlacedCall(call_id=call_id, provider=request.provider, outcome=CallOutcome(
             call_id=call_id, attempt=request.attempt, outcome=Outcome.SUPPRESSED, hangup_cause="SUPPRESSED",
             reason=reason))
+
+    async def _capped(self, request: CallRequest) -> PlacedCall | None:
+        """The frequency caps (policy/frequency_cap.py), decided under an advisory lock on the
+        tenant's number, with this attempt's row written in the same transaction when the
+        caps allow it. A held dial answers when they next allow one: no call, no attempt."""
+        caps = list(request.frequency_caps)
+        if request.legal_hours:
+            rule = legal_hours.rule_for(request.to)
+            if rule.max_calls_per_24h:
+                caps.append(FrequencyCap(max_calls=rule.max_calls_per_24h, window_seconds=86400))
+        if not caps:
+            return None
+        until = await compliance.reserve_attempt(self.db, PlacedAttempt(
+            idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
+            contact_key=request.contact_key, attempt=request.attempt, provider=request.provider, call_id="",
+            from_number=request.from_number, placed_at=request.attempt_started_at,
+        ), request.to, caps)
+        if until is None:
+            return None
+        shown = ", ".join(c.describe() for c in caps)
+        activity.logger.info("not dialling %s before %s: frequency cap %s", mask_phone(request.to), until, shown)
+        return PlacedCall(call_id=f"capped:{request.idempotency_key}", provider=request.provider, capped_until=until,
+                          capped_reason=f"frequency cap {shown} on this number: next call at {until.isoformat()}")
 
     async def _addressed(self, request: CallRequest) -> CallRequest:
         """The request with the number, the caller id and the agent's variables, from the

@@ -43,6 +43,7 @@ from campaign_engine.models import (
 from campaign_engine.phones import InvalidPhoneNumber, ParsedPhone, parse_phone
 from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
+from campaign_engine.policy.frequency_cap import parse_cap
 from campaign_engine.policy.windows import parse_blackout_dates, resolve_time_zones
 from campaign_engine.settings import Settings
 from campaign_engine.store import repo
@@ -272,6 +273,7 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         notification_webhook_url=body.notificationWebhookUrl,
         calling_window=body.callingWindow,
         legal_hours=settings.legal_hours_apply(provider),
+        frequency_caps=[parse_cap(c) for c in (settings.frequency_cap, body.frequencyCap) if c],
         blackout_dates=parse_blackout_dates(body.blackoutDates),
         redial_rules=body.redialConfig.rules() if body.redialConfig else None,
         from_numbers=body.fromNumbers,

@@ -157,6 +157,12 @@ class CampaignIn(BaseModel):
         description="Telephony provider for this campaign (simulated, twilio, http); it must be "
         "configured on the deployment. Missing: the deployment's TELEPHONY_PROVIDER.",
     )
+    frequencyCap: str | None = Field(
+        None, max_length=8, pattern=r"^[1-9][0-9]{0,2}/[1-9][0-9]?[hd]$",
+        description="At most N calls to one number in a rolling window, across all the tenant's campaigns, "
+        "e.g. `3/24h` or `5/7d`; it holds besides the deployment's FREQUENCY_CAP. A contact held by it waits "
+        "(state `capped`) until the window allows its next call, without using an attempt.",
+    )
 
     @field_validator("campaignName", "agentId")
     @classmethod

@@ -25,6 +25,7 @@ class ContactState(StrEnum):
     OUTSIDE_WINDOW = "outside_window"  # due, waiting for its calling window to open
     DIALING = "dialing"  # a call is placed or ringing, outcome not known yet
     REDIAL_WAIT = "redial_wait"  # an attempt failed, waiting for the redial timer
+    CAPPED = "capped"  # due, held by a frequency cap on its number until the window allows a call
     DONE = "done"  # final: see the disposition
     REMOVED = "removed"  # final: skipped through the API before it was reached
     CANCELED = "canceled"  # final: the campaign was canceled before it was reached
@@ -118,6 +119,9 @@ class CampaignConfig(BaseModel):
     # Calls only inside each contact's legal hours (narrowing calling_window): set at creation
     # from LEGAL_HOURS and the provider (Settings.legal_hours_apply).
     legal_hours: bool = False
+    # At most N calls to one number in a rolling window, across the tenant's campaigns
+    # (FREQUENCY_CAP and the campaign's frequencyCap: each holds), checked at dial time.
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     blackout_dates: list[date] = Field(default_factory=list)
     redial_rules: RuleBasedRedial | None = None
     from_numbers: list[str] = Field(default_factory=list)
@@ -212,6 +216,10 @@ class CallRequest(BaseModel):
     # When the contact became due for this attempt and asked to dial (its scheduled time, redial
     # or window opening): the dial latency metric runs from here to the provider's acceptance.
     due_at: datetime | None = None
+    # Compliance checked by the dial activity (issue 14): the caps on calls to the number,
+    # and whether the legal cap of the number's state applies too.
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    legal_hours: bool = False
     provider: str = "simulated"
     call_id: str | None = None  # set when asking for the status of a placed call
     # Calls of this contact's earlier attempts: never to be adopted as this attempt's call.
@@ -248,6 +256,9 @@ class PlacedCall(BaseModel):
     outcome: CallOutcome | None = None
     # How long to wait for the provider's callback before asking for the status.
     poll_after_seconds: float = 900.0
+    # Not dialled: a frequency cap holds the number until then (no call, no attempt).
+    capped_until: datetime | None = None
+    capped_reason: str | None = None
 
 
 # --- what the workflows report ---------------------------------------------------------------
@@ -430,11 +441,14 @@ class CampaignSummary(BaseModel):
 
 # The policies' own models (they build on campaign_engine.calls only).
 from campaign_engine.policy.redial_rules import RuleBasedRedial  # noqa: E402
+from campaign_engine.policy.frequency_cap import FrequencyCap  # noqa: E402
 from campaign_engine.policy.windows import CallingWindow  # noqa: E402
 
 __all__ = ["NEVER_REDIAL_REASONS", "AttemptRecord", "CallProgress", "Outcome", "RedialPolicy"]
 
 CampaignConfig.model_rebuild()
+CallRequest.model_rebuild()
+LaunchRow.model_rebuild()
 ContactCallInput.model_rebuild()
 RedialUpdate.model_rebuild()
 CampaignInput.model_rebuild()

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # them to campaigns on a real provider (twilio, http), `on` to every campaign, `off` to
     # none (each campaign created so is written to the audit trail).
     legal_hours: Literal["auto", "on", "off"] = Field("auto", validation_alias="LEGAL_HOURS")
+    # At most N calls to one number in a rolling window across the tenant's campaigns, e.g.
+    # "3/24h" (campaign_engine/policy/frequency_cap.py); empty: none.
+    frequency_cap: str = Field("", validation_alias="FREQUENCY_CAP")
     # Expected length of a call, used by the ETA until real calls have been observed.
     expected_call_seconds: float = Field(90.0, validation_alias="EXPECTED_CALL_SECONDS")
     # How long the contact workflow waits for the provider's callback before it asks the
@@ -151,6 +154,15 @@ class Settings(BaseSettings):
     def _api_keys(cls, value: SecretStr) -> SecretStr:
         api_keys.parse(value.get_secret_value())
         return value
+
+    @field_validator("frequency_cap")
+    @classmethod
+    def _frequency_cap(cls, value: str) -> str:
+        from campaign_engine.policy.frequency_cap import parse_cap
+
+        if value.strip():
+            parse_cap(value)
+        return value.strip()
 
     @field_validator("simulated_outcomes")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.conftest import API_KEY, OTHER_TENANT_KEY
+from tests.conftest import API_KEY, OTHER_TENANT_KEY, running_engine
 from tests.test_lifecycle_api import FAR, create, get, phone, rows
 
 
@@ -66,3 +66,11 @@ async def test_upload_and_run_is_audited(engine):
     events = (await get(engine, "/audit", action="campaign.created_and_started"))["events"]
     assert [e["campaign_id"] for e in events] == [cid]
     assert events[0]["details"]["contacts"]["accepted"] == 2
+
+
+async def test_legal_hours_lifted_by_the_deployment_is_audited(dev_env, task_queue, carrier_db):
+    async with running_engine(dev_env, task_queue, carrier_db, LEGAL_HOURS="off") as engine:
+        created = await create(engine, rows(1, start=70, scheduledCallDateTime=FAR), isScheduledCall=True)
+        events = (await get(engine, "/audit", campaign_id=created["campaign_id"]))["events"]
+        assert [e["action"] for e in events] == ["campaign.created", "legal_hours.override"], events
+        assert events[1]["details"]["LEGAL_HOURS"] == "off"

@@ -114,7 +114,7 @@ async def test_duplicates_are_dialled_once_and_reported(engine):
     resp = await engine.http.post("/uploadCampaignDataAndRun", json=body, headers=engine.headers())
     data = resp.json()["data"]
     assert data["campaign"]["totalContacts"] == 2
-    assert data["contacts"] == {"received": 3, "accepted": 2, "duplicates_merged": 1}
+    assert data["contacts"] == {"received": 3, "accepted": 2, "duplicates_merged": 1, "suppressed": 0}
     handle = campaign_handle(engine, data["campaign"]["campaignId"])
     summary = await handle.result()
     calls = engine.ledger.calls(data["campaign"]["campaignId"])

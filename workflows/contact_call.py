@@ -169,7 +169,7 @@ class ContactCallWorkflow:
                     continue
             granted = False
             record = await self._call(attempt)
-            if record is None:  # provider refused our credentials: ask again later
+            if record is None:  # provider refused our credentials, or a frequency cap held it: ask again later
                 granted = False
                 continue
             assert record.outcome is not None
@@ -348,6 +348,8 @@ class ContactCallWorkflow:
             attempt_started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
             due_at=self._due.get(attempt),
             provider=cfg.provider,
+            frequency_caps=cfg.frequency_caps,
+            legal_hours=cfg.legal_hours,
         )
         summary = f"dial {contact.label} (call {attempt})"
         try:
@@ -398,6 +400,10 @@ class ContactCallWorkflow:
                 ),
             )
 
+        if placed.capped_until is not None:
+            # A frequency cap holds the number: no call was made, the attempt is not used.
+            await self._wait_capped(placed.capped_until, placed.capped_reason)
+            return None
         record = AttemptRecord(attempt=attempt, call_id=placed.call_id, placed_at=placed_at)
         if placed.adopted:
             record.reason = "adopted the call an earlier try had placed"
@@ -413,6 +419,14 @@ class ContactCallWorkflow:
         record.recording_url = outcome.recording_url
         record.analysis = outcome.analysis
         return record
+
+    async def _wait_capped(self, until: datetime, reason: str | None) -> None:
+        """Held by a frequency cap: state `capped` until the cap allows the next call (a
+        durable timer a stop cuts short); the campaign gets its dial slot back."""
+        self._set(ContactState.CAPPED, "call when the frequency cap allows", until)
+        self._reason = reason
+        await self._report(ContactState.CAPPED, None, next_call_at=until)
+        await self._wait_unless_stopped(until - workflow.now(), f"frequency cap: next call at {until.isoformat()}")
 
     def _granted_with_start(self, attempt: int) -> datetime | None:
         if attempt == 1 and self._input.first_call_granted:

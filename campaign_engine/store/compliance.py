@@ -10,14 +10,16 @@ call's idempotency key as their source: idempotent, a retry or a replay adds not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, literal, literal_column, or_, select
+from sqlalchemy import and_, delete, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from campaign_engine.store.tables import audit_events, contacts, suppressions
+from campaign_engine.policy.frequency_cap import FrequencyCap, held_until
+from campaign_engine.store.records import PlacedAttempt
+from campaign_engine.store.tables import attempts, audit_events, contacts, daily_calls, suppressions
 
 SOURCES = ("api", "opt_out", "import")
 
@@ -139,3 +141,44 @@ async def suppressed_in_campaign(db: AsyncEngine, tenant_id: str, campaign_id: s
         return int((await conn.execute(select(func.count()).select_from(contacts.join(suppressions, and_(
             suppressions.c.tenant_id == contacts.c.tenant_id, suppressions.c.phone == contacts.c.phone))).where(
             contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id, _in_force(_now())))).scalar_one())
+
+
+# --- the frequency cap -----------------------------------------------------------------------
+
+
+async def reserve_attempt(db: AsyncEngine, placed: PlacedAttempt, phone: str,
+                          caps: Sequence[FrequencyCap]) -> datetime | None:
+    """Decide a dial under the caps, atomically for the tenant's number: under an advisory
+    lock on (tenant, number), count the number's attempts across the tenant's campaigns and,
+    if the caps allow one more, write this attempt's row (and its day's count) in the same
+    transaction, so a concurrent dial of the number counts it. Answers None when the dial may
+    go ahead (a retried activity finds its own row and goes ahead), else when the caps next
+    allow a call. The row is written without a call id; record_placed completes it."""
+    longest = timedelta(seconds=max(c.window_seconds for c in caps))
+    at = placed.placed_at
+    async with db.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                           {"k": f"frequency-cap|{placed.tenant_id}|{phone}"})
+        own = (await conn.execute(select(attempts.c.idempotency_key).where(
+            attempts.c.idempotency_key == placed.idempotency_key))).first()
+        if own is not None:
+            return None
+        placed_times = (await conn.execute(
+            select(attempts.c.placed_at).select_from(attempts.join(contacts, and_(
+                contacts.c.tenant_id == attempts.c.tenant_id, contacts.c.campaign_id == attempts.c.campaign_id,
+                contacts.c.key == attempts.c.contact_key)))
+            .where(contacts.c.tenant_id == placed.tenant_id, contacts.c.phone == phone,
+                   attempts.c.placed_at > at - longest))).scalars().all()
+        until = held_until(at, list(placed_times), caps)
+        if until is not None:
+            return until
+        await conn.execute(insert(attempts).values(
+            idempotency_key=placed.idempotency_key, tenant_id=placed.tenant_id, campaign_id=placed.campaign_id,
+            contact_key=placed.contact_key, attempt=placed.attempt, provider=placed.provider,
+            from_number=placed.from_number, placed_at=at))
+        count = insert(daily_calls).values(tenant_id=placed.tenant_id, campaign_id=placed.campaign_id,
+                                           day=at.astimezone(UTC).date(), calls=1)
+        await conn.execute(count.on_conflict_do_update(
+            index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
+            set_={"calls": daily_calls.c.calls + 1}))
+    return None

@@ -29,7 +29,8 @@ INSERT_PAGE = 1_000
 OPEN_STATES = [s.value for s in ContactState if not s.is_final and s != ContactState.PENDING]
 # Contacts waiting on a timer of their own: each says, at the latest by its next_call_at, that
 # it asks to dial.
-WAITING_STATES = [ContactState.SCHEDULED.value, ContactState.REDIAL_WAIT.value, ContactState.OUTSIDE_WINDOW.value]
+WAITING_STATES = [ContactState.SCHEDULED.value, ContactState.REDIAL_WAIT.value, ContactState.OUTSIDE_WINDOW.value,
+                  ContactState.CAPPED.value]
 
 
 def _of(tenant_id: str, campaign_id: str):

@@ -81,6 +81,8 @@ contacts = Table(
     UniqueConstraint("tenant_id", "campaign_id", "phone", name="uq_contacts_phone"),
 )
 Index("ix_contacts_state", contacts.c.tenant_id, contacts.c.campaign_id, contacts.c.state, contacts.c.key)
+# One number's contacts across the tenant's campaigns (the frequency cap counts their attempts).
+Index("ix_contacts_tenant_phone", contacts.c.tenant_id, contacts.c.phone)
 
 # One row per append made under an Idempotency-Key (its SHA-256): a retry finds what the first
 # request added and answers the same; the same key with another body is refused.
