@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -284,6 +284,10 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
     )
 
 
+# How long the API waits for Temporal to take a campaign's start.
+START_TIMEOUT = timedelta(seconds=5)
+
+
 async def start_campaign_workflow(
     client: Client, settings: Settings, config: CampaignConfig, total_contacts: int,
     *, start_paused: bool = False, fingerprint: str | None = None, duplicates: int = 0,
@@ -296,6 +300,9 @@ async def start_campaign_workflow(
         CampaignInput(config=config, total_contacts=total_contacts, start_paused=start_paused,
                       duplicates_merged=duplicates),
         id=wf_id,
+        # A Temporal that hangs (rather than refuses) answers a 503 in seconds, not after the
+        # connection's keepalive gives up; a retry with the Idempotency-Key completes the start.
+        rpc_timeout=START_TIMEOUT,
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

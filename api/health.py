@@ -35,7 +35,8 @@ log = logging.getLogger("api.health")
 
 READY_TIMEOUT_SECONDS = 3.0
 RETRY_AFTER_SECONDS = 5
-_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+# CANCELLED: our own rpc_timeout expired (the SDK reports it so), a Temporal that hangs.
+_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 # A worker re-polls at least once a long poll (about a minute) while it has a free slot; the
 # server remembers a poller for five minutes. A poller seen more recently than this is a worker.
 POLLER_RECENT_SECONDS = 90.0

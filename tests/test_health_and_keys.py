@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import os
+import signal
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,6 +127,40 @@ async def test_temporal_down_is_503_in_the_envelope_with_retry_after(tmp_path, t
             cid = again.json()["data"]["campaign"]["campaignId"]
             listed = await http.get("/getCampaignStatuses", headers={"x-api-key": API_KEY})
             assert [c["campaign_id"] for c in listed.json()["campaigns"]] == [cid], listed.text
+    finally:
+        devserver.stop(proc)
+
+
+async def test_a_hung_temporal_is_503_within_the_start_timeout(tmp_path, task_queue, carrier_db):
+    """A dev server stopped (SIGSTOP: it holds its connections and answers nothing) under a
+    ready API: an upload is a 503 envelope once the start's rpc_timeout passes, well before the
+    connection's keepalive would give up (the client here waits 30 s at most); once Temporal
+    runs again the same request with the same Idempotency-Key starts the campaign."""
+    ports = [devserver_free_port() for _ in range(2)]
+    data, address = tmp_path / "temporal", f"127.0.0.1:{ports[0]}"
+    proc = devserver.start_dev_server(data, ports[0], ports[1], "default", tmp_path / "temporal.log")
+    try:
+        client = await devserver.wait_until_serving(address, "default", proc)
+        settings = engine_settings(SimpleNamespace(client=client), task_queue, carrier_db,
+                                   DATABASE_URL=fresh_database())
+        app = create_app(settings)
+        async with serve_asgi(app, lifespan="on") as base_url, \
+                httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            async with running_worker(client, settings):
+                await wait_until_ready(http)
+            headers = {"x-api-key": API_KEY, "Idempotency-Key": "hung-1"}
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                resp = await http.post("/uploadCampaignDataAndRun", json=BODY, headers=headers)
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["error"] == "SERVICE_UNAVAILABLE"
+            again = await http.post("/uploadCampaignDataAndRun", json=BODY, headers=headers)
+            assert again.status_code == 200, again.text
+            listed = await http.get("/getCampaignStatuses", headers={"x-api-key": API_KEY})
+            assert [c["campaign_id"] for c in listed.json()["campaigns"]] == [
+                again.json()["data"]["campaign"]["campaignId"]], listed.text
     finally:
         devserver.stop(proc)
 

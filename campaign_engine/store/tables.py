@@ -138,9 +138,9 @@ daily_calls = Table(
     PrimaryKeyConstraint("tenant_id", "day", "campaign_id"),
 )
 
-# API rate limits (api.rate_limit): one counter per API key (its SHA-256, never the key), route
-# class and fixed window, shared by every API process. Counted with one upsert per request;
-# windows that have ended are deleted now and then.
+# API rate limits (api.rate_limit): a sliding window per API key (its SHA-256, never the key)
+# and route class, counted in buckets of 1/60 of the window (`window_start` is the bucket's
+# start), shared by every API process; buckets that have left the window are deleted now and then.
 rate_limit_windows = Table(
     "rate_limit_windows",
     metadata,
