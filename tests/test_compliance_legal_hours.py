@@ -124,3 +124,21 @@ async def test_preflight_names_the_rule_and_opens_with_it(dev_env, task_queue, c
         assert fl["legal_rule"].startswith("US-FL 08:00-20:00") and india["legal_rule"].startswith("IN 09:00-21:00")
         first = datetime.fromisoformat(fl["first_call_at"]).astimezone(ZoneInfo("America/New_York"))
         assert time(8) <= first.time() < time(20), first
+        # Without a callingWindow of its own: the legal hours, in the number's own zone.
+        resp = await engine.http.post("/campaigns/preflight", headers=engine.headers(), json={
+            "campaignName": "FL", "agentId": "agent-1", "isScheduledCall": False, "isContextBasedCall": False,
+            "contacts": [{"phone_number": FLORIDA}]})
+        assert resp.status_code == 200, resp.text
+        fl = resp.json()["contacts"][0]
+        first = datetime.fromisoformat(fl["first_call_at"]).astimezone(ZoneInfo("America/New_York"))
+        assert time(8) <= first.time() < time(20) and fl["legal_rule"].startswith("US-FL"), fl
+
+
+def test_a_contact_without_zones_from_upload_launches_with_its_numbers_zones():
+    from types import SimpleNamespace
+
+    from campaign_engine.store.roster import _launch_row
+
+    row = _launch_row(SimpleNamespace(key=0, phone=FLORIDA, scheduled_at=None, zones=[]))
+    assert row.zones == ["America/New_York"] and row.legal_rule == "US-FL"
+    assert row.legal_window.start_time == time(8) and row.legal_window.end_time == time(20)

@@ -6,7 +6,8 @@ HTTP, a worker, the dev server, PostgreSQL, and the simulated carrier. The tests
 create a campaign from a CSV (quotes, commas in quotes, a BOM, a `Mobile` column, extra
 columns into custom_data), watch its progress reach 100% without a reload, open a contact's
 attempts, export CSV and xlsx, pause, resume, remove a contact and cancel a running campaign,
-show the API's error envelopes, and save the screenshots docs/dashboard.md shows. Every test
+show the API's error envelopes, manage the suppression list and read the audit trail, and save
+the screenshots docs/dashboard.md shows. Every test
 ends with no console error and no page error (those a test provokes on purpose are named).
 """
 
@@ -467,4 +468,101 @@ async def test_a_file_over_1000_rows_goes_in_pages(page: Page, dash):
     await expect(page.locator("#contacts tbody tr").first).to_have_attribute("data-index", "25")
     await page.click("#prev-page")
     await expect(page.locator("#page-info")).to_have_text("1–25 of 1,001")
+    page.console.assert_clean()
+
+
+# --- compliance: the suppression list and the audit trail -------------------------------------------
+
+
+async def test_suppression_list_add_look_up_remove(page: Page, dash):
+    first, second = "+919877700001", "+919877700002"
+    await sign_in(page)
+    await page.click("nav a[data-nav=suppressions]")
+    await expect(page.locator("#suppressions")).to_be_visible()
+    await page.fill("#suppress-numbers", f"{first}\n {second} \n")
+    await page.fill("#suppress-reason", "asked not to be called")
+    await page.fill("#suppress-expires", "2030-01-17T12:00")
+    await page.click("#suppress-add")
+    await expect(page.locator("#flash .message.ok")).to_contain_text("2 number(s) received: 2 added")
+    for phone in (first, second):
+        row = page.locator(f"#suppressions tr[data-phone='{phone}']")
+        await expect(row.locator("td.reason")).to_have_text("asked not to be called")
+        await expect(row.locator("td.source")).to_have_text("api")
+        await expect(row.locator("td.expires")).to_contain_text("2030")
+    listed = (await dash.http.get("/suppressions", params={"phone_number": second}, headers=dash.headers())).json()
+    assert listed["total"] == 1 and listed["suppressions"][0]["expires_at"].startswith("2030-01-17")
+
+    # One number looked up: only its entry.
+    await page.fill("#suppress-lookup", second)
+    await page.click("#suppress-lookup-form button[type=submit]")
+    await expect(page.locator("#suppressions tbody tr")).to_have_count(1)
+    await expect(page.locator("#suppressions tbody tr")).to_have_attribute("data-phone", second)
+    await page.click("#suppress-show-all")
+    await expect(page.locator(f"#suppressions tr[data-phone='{first}']")).to_have_count(1)
+
+    # Removed from its row: gone from the page and from the API's list.
+    await page.locator(f"#suppressions tr[data-phone='{first}'] button[data-action=unsuppress]").click()
+    await expect(page.locator("#flash .message.ok")).to_contain_text(f"{first} removed")
+    await expect(page.locator(f"#suppressions tr[data-phone='{first}']")).to_have_count(0)
+    await expect(page.locator(f"#suppressions tr[data-phone='{second}']")).to_have_count(1)
+    gone = (await dash.http.get("/suppressions", params={"phone_number": first}, headers=dash.headers())).json()
+    assert gone["total"] == 0
+
+    # An invalid number refuses the request: the envelope, naming its line; nothing added.
+    await page.fill("#suppress-numbers", "+919877700003\n12345")
+    await page.click("#suppress-add")
+    box = page.locator("#suppress-result .message.error")
+    await expect(box).to_contain_text("BAD_REQUEST")
+    await expect(box.locator("li")).to_contain_text(["line 2 (12345), phone_numbers[1]:"])
+    none = (await dash.http.get("/suppressions", params={"phone_number": "+919877700003"}, headers=dash.headers()))
+    assert none.json()["total"] == 0
+    await shot(page, "suppressions.png")
+
+    # Paged as the API pages it (25 a page, by next_cursor).
+    more = [f"+91987770{i:04d}" for i in range(100, 130)]
+    resp = await dash.http.post("/suppressions", json={"phone_numbers": more}, headers=dash.headers())
+    assert resp.status_code == 200, resp.text
+    await page.reload()
+    await expect(page.locator("#suppress-page-info")).to_have_text("1–25 of 31")
+    await page.click("#suppress-next")
+    await expect(page.locator("#suppress-page-info")).to_have_text("26–31 of 31")
+    await expect(page.locator("#suppressions tbody tr")).to_have_count(6)
+    await expect(page.locator("#suppress-next")).to_be_disabled()
+    await page.click("#suppress-prev")
+    await expect(page.locator("#suppress-page-info")).to_have_text("1–25 of 31")
+    page.console.assert_clean(r"400 \(Bad Request\)")
+
+
+async def test_audit_trail_lists_pause_resume_and_suppression_events(page: Page, dash):
+    cid = await create_by_api(dash, 6, "Dashboard audit", start=77000, maxConcurrentCalls=1)
+    for step in ("pauseTheCampaign", "startCampaign"):
+        resp = await dash.http.post(f"/{step}/{cid}", headers=dash.headers())
+        assert resp.status_code == 200, resp.text
+    await sign_in(page)
+    await page.click("nav a[data-nav=audit]")
+    await expect(page.locator("#audit")).to_be_visible()
+
+    # Filtered by campaign: its events in the API's order, with the key's id and no key.
+    await page.fill("#audit-campaign", cid)
+    await page.click("#audit-filter button[type=submit]")
+    rows = page.locator("#audit tbody tr")
+    await expect(rows.locator("td.action")).to_have_text(
+        ["campaign.created_and_started", "campaign.paused", "campaign.resumed"])
+    await expect(rows.locator("td.campaign").first).to_have_text(cid)
+    await expect(rows.locator("td.key").first).to_have_text(re.compile(r"^[0-9a-f]{16}$"))
+    assert API_KEY not in await page.locator("#audit").inner_text()
+
+    # A suppression change made in another tab shows up on the page by itself (polling).
+    await page.fill("#audit-campaign", "")
+    await page.fill("#audit-action", "suppression.added")
+    await page.click("#audit-filter button[type=submit]")
+    await expect(page.locator("#audit-action")).to_have_value("suppression.added")
+    resp = await dash.http.post("/suppressions", json={"phone_numbers": ["+919877700009"], "reason": "audit test"},
+                                headers=dash.headers())
+    assert resp.status_code == 200, resp.text
+    added = page.locator("#audit tbody tr[data-action='suppression.added']").filter(has_text="audit test")
+    await expect(added).to_have_count(1)
+    await expect(added.locator("td.details")).to_contain_text("+91 98xxxxxx09")
+    await expect(page.locator("#audit tbody tr:not([data-action='suppression.added'])")).to_have_count(0)
+    await shot(page, "audit.png")
     page.console.assert_clean()

@@ -17,7 +17,7 @@ from api.schemas import MAX_CONTACTS_PER_REQUEST, CampaignIn, RedialConfigIn
 from campaign_engine.models import RedialPolicy, RedialUpdate
 from campaign_engine.policy import legal_hours
 from campaign_engine.policy.redial import DEFAULT_RETRY_INTERVAL_SECONDS
-from campaign_engine.policy.windows import next_call_time
+from campaign_engine.policy.windows import next_call_time, resolve_time_zones
 from campaign_engine.store import compliance
 from workflows.campaign import CampaignWorkflow
 
@@ -144,7 +144,8 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, 
         past += in_past
         rule = legal_hours.rule_for(contact.phone) if config.legal_hours else None
         window = legal_hours.narrowed(config.calling_window, rule.window()) if rule else config.calling_window
-        first = next_call_time(max(due, now), now, window, contact.zones, config.blackout_dates) \
+        zones = contact.zones or (list(resolve_time_zones(contact.phone, None, None)) if rule else [])
+        first = next_call_time(max(due, now), now, window, zones, config.blackout_dates) \
             if (window or config.blackout_dates) else max(due, now)
         note: str | None
         if first is None:

@@ -21,6 +21,7 @@ from campaign_engine.models import Contact, ContactState, LaunchPageRequest, Lau
 from campaign_engine.phones import mask_phone
 from campaign_engine.policy import legal_hours
 from campaign_engine.policy.redial_rules import is_opt_out
+from campaign_engine.policy.windows import resolve_time_zones
 from campaign_engine.store.compliance import suppress_opt_outs
 from campaign_engine.store.records import CampaignChanges, ContactChange
 from campaign_engine.store.tables import appends, attempts, campaigns, contacts
@@ -53,7 +54,10 @@ async def launch_page(db: AsyncEngine, req: LaunchPageRequest) -> list[LaunchRow
 
 def _launch_row(r) -> LaunchRow:
     legal = legal_hours.rule_for(r.phone)
-    return LaunchRow(key=r.key, label=mask_phone(r.phone), scheduled_at=r.scheduled_at, zones=list(r.zones or []),
+    # A campaign without a calling window resolved no zones at upload; legal hours still apply
+    # in the contact's local time, so its number's zones are taken here.
+    zones = list(r.zones or []) or list(resolve_time_zones(r.phone, None, None))
+    return LaunchRow(key=r.key, label=mask_phone(r.phone), scheduled_at=r.scheduled_at, zones=zones,
                      legal_rule=legal.name, legal_window=legal.window())
 
 

@@ -18,6 +18,9 @@ const OUTCOME_COLORS = { completed: "#1c7c3a", "no-answer": "#a86400", busy: "#c
 const CAMPAIGN_STATUSES = ["in_progress", "paused", "completed", "canceled", "failed", "draft"];
 const CONTACT_FILTERS = ["pending", "scheduled", "queued", "dialing", "redial_wait", "outside_window", "done",
   "removed", "canceled", "completed", "no-answer", "busy", "failed", "voicemail"];
+const AUDIT_ACTIONS = ["campaign.created", "campaign.created_and_started", "campaign.started", "campaign.paused",
+  "campaign.resumed", "campaign.canceled", "contacts.appended", "contact.removed", "redial_rules.changed",
+  "suppression.added", "suppression.removed", "legal_hours.override"];
 const API_BASE = new URL(".", document.baseURI); // the API's root: /dashboard's directory
 
 // --- small helpers ---------------------------------------------------------------------------
@@ -264,6 +267,8 @@ function route() {
   if (carriedFlash) { fill($("#flash"), carriedFlash); carriedFlash = null; }
   if (page === "campaigns" && parts[1]) renderCampaign(parts[1]);
   else if (page === "new") renderNewCampaign();
+  else if (page === "suppressions") renderSuppressions(params.get("phone_number") || "");
+  else if (page === "audit") renderAudit(params.get("action") || "", params.get("campaign_id") || "");
   else renderCampaigns(params.get("status") || "");
 }
 
@@ -870,6 +875,199 @@ function renderNewCampaign() {
   });
   fill($("#view"), form);
   name.focus();
+}
+
+// --- the suppression list ----------------------------------------------------------------------
+
+/** Previous/Next over an API's next_cursor: `state.cursors[i]` is the cursor of page i. */
+function pager(prefix, state, load) {
+  const info = h("span", { class: "muted", id: `${prefix}-page-info` });
+  const prev = h("button", { type: "button", class: "secondary", id: `${prefix}-prev`, disabled: true }, "Previous");
+  const next = h("button", { type: "button", class: "secondary", id: `${prefix}-next`, disabled: true }, "Next");
+  prev.addEventListener("click", () => { if (state.page > 0) { state.page -= 1; load().catch(flashError); } });
+  next.addEventListener("click", () => {
+    if (state.cursors[state.page + 1] != null) { state.page += 1; load().catch(flashError); }
+  });
+  const update = (nextCursor, text) => {
+    state.cursors[state.page + 1] = nextCursor ?? null;
+    state.cursors.length = state.page + 2;
+    prev.disabled = state.page === 0;
+    next.disabled = nextCursor == null;
+    info.textContent = text;
+  };
+  return { node: h("div", { class: "row pager" }, prev, info, next), update };
+}
+
+function renderSuppressions(lookup) {
+  const state = { cursors: [null], page: 0, signature: null };
+  const numbers = h("textarea", { id: "suppress-numbers", name: "phone_numbers", rows: 4, required: true,
+    placeholder: "+14155550100\n+919800000001" });
+  const reason = h("input", { type: "text", id: "suppress-reason", name: "reason", maxlength: 500 });
+  const expires = h("input", { type: "datetime-local", id: "suppress-expires", name: "expires_at" });
+  const result = h("div", { id: "suppress-result" });
+  const addButton = h("button", { type: "submit", id: "suppress-add" }, "Add to the list");
+  const form = h("form", { class: "stack card", id: "suppress-form", novalidate: true },
+    h("h2", {}, "Add numbers"),
+    h("label", {}, h("span", {}, "Numbers (E.164, one per line)"), numbers),
+    h("label", {}, h("span", {}, "Reason"), reason),
+    h("label", {}, h("span", {}, "Expires (your local time; empty: never)"), expires),
+    result, addButton);
+  const lookupInput = h("input", { type: "text", id: "suppress-lookup", name: "phone_number", value: lookup,
+    placeholder: "+14155550100", "aria-label": "number to look up" });
+  const lookupForm = h("form", { class: "row", id: "suppress-lookup-form" }, lookupInput,
+    h("button", { type: "submit", class: "secondary" }, "Look up"),
+    lookup ? h("a", { href: "#/suppressions", id: "suppress-show-all" }, "show all") : null);
+  const total = h("span", { class: "muted", id: "suppress-total" });
+  const tbody = h("tbody");
+  const empty = h("p", { class: "muted", id: "no-suppressions", hidden: true },
+    lookup ? `${lookup} is not on the list.` : "The list is empty.");
+  const loadError = h("div", { id: "suppress-load-error" });
+  const paging = pager("suppress", state, load);
+
+  lookupForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const v = lookupInput.value.trim();
+    location.hash = v ? `#/suppressions?phone_number=${encodeURIComponent(v)}` : "#/suppressions";
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    fill(result);
+    const list = numbers.value.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+    if (!list.length) { fill(result, errorBox({ message: "Enter at least one number", details: [{ field: "phone_numbers", message: "required" }] })); return; }
+    const body = { phone_numbers: list };
+    if (reason.value.trim()) body.reason = reason.value.trim();
+    if (expires.value) {
+      const d = new Date(expires.value);
+      if (Number.isNaN(d.getTime())) { fill(result, errorBox({ message: "The expiry is not a date" })); return; }
+      body.expires_at = d.toISOString();
+    }
+    addButton.disabled = true;
+    try {
+      const out = await api("suppressions", { method: "POST", body });
+      flashOk(`${fmtInt(out.received)} number(s) received: ${fmtInt(out.added)} added, ${fmtInt(out.updated)} already listed (updated)`);
+      numbers.value = "";
+      state.signature = null;
+      await load();
+    } catch (err) {
+      // The API names a bad number by its index; show its line in the box (1-based) too.
+      fill(result, errorBox(err, (row) => `line ${row + 1} (${list[row] ?? "?"})`));
+    } finally { addButton.disabled = false; }
+  });
+
+  async function load() {
+    const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (lookup) q.set("phone_number", lookup);
+    const cursor = state.cursors[state.page];
+    if (cursor) q.set("cursor", cursor);
+    let data;
+    try {
+      data = await api(`suppressions?${q}`);
+      fill(loadError);
+    } catch (err) {
+      if (err.status === 400) { fill(loadError, errorBox(err)); fill(tbody); empty.hidden = true; return; }
+      throw err;
+    }
+    const first = state.page * PAGE_SIZE;
+    paging.update(data.next_cursor, data.suppressions.length
+      ? `${fmtInt(first + 1)}–${fmtInt(first + data.suppressions.length)} of ${fmtInt(data.total)}` : "");
+    total.textContent = lookup ? "" : `${fmtInt(data.total)} number(s) on the list`;
+    empty.hidden = data.suppressions.length > 0;
+    const signature = JSON.stringify(data.suppressions);
+    if (signature === state.signature) return;
+    state.signature = signature;
+    fill(tbody, ...data.suppressions.map(suppressionRow));
+  }
+
+  function suppressionRow(s) {
+    const remove = h("button", { type: "button", class: "link", "data-action": "unsuppress" }, "remove");
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Remove ${s.phone_number} from the suppression list? Campaigns may call it again.`)) return;
+      remove.disabled = true;
+      try {
+        await api(`suppressions/${encodeURIComponent(s.phone_number)}`, { method: "DELETE" });
+        flashOk(`${s.phone_number} removed from the suppression list`);
+        state.signature = null;
+        await load();
+      } catch (err) { flashError(err); remove.disabled = false; }
+    });
+    return h("tr", { "data-phone": s.phone_number },
+      h("td", { class: "phone" }, s.phone_number),
+      h("td", { class: "reason" }, s.reason || "—"),
+      h("td", { class: "source" }, s.source, s.source_ref ? h("div", { class: "muted small" }, s.source_ref) : null),
+      h("td", {}, fmtTime(s.created_at)),
+      h("td", { class: "expires" }, s.expires_at ? fmtTime(s.expires_at) : "never"),
+      h("td", {}, remove));
+  }
+
+  fill($("#view"),
+    h("div", { class: "row" }, h("h1", {}, "Suppression list"), h("span", { class: "spacer" }), lookupForm),
+    h("p", { class: "muted" }, "Numbers on this list are never dialled by any campaign of this key's tenant."),
+    loadError,
+    h("div", { class: "row" }, total),
+    h("table", { id: "suppressions" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Reason"), h("th", {}, "Source"),
+        h("th", {}, "Added"), h("th", {}, "Expires"), h("th", {}, ""))),
+      tbody),
+    empty, paging.node, form);
+  poll(load);
+}
+
+// --- the audit trail ---------------------------------------------------------------------------
+
+function renderAudit(action, campaignId) {
+  const state = { cursors: [0], page: 0, signature: null };
+  const actionInput = h("input", { type: "text", id: "audit-action", name: "action", value: action, list: "audit-actions",
+    placeholder: "any action", maxlength: 48, "aria-label": "action" });
+  const actions = h("datalist", { id: "audit-actions" }, AUDIT_ACTIONS.map((a) => h("option", { value: a })));
+  const campaignInput = h("input", { type: "text", id: "audit-campaign", name: "campaign_id", value: campaignId,
+    placeholder: "any campaign", maxlength: 64, "aria-label": "campaign id" });
+  const filters = h("form", { class: "row", id: "audit-filter" },
+    h("label", { class: "check" }, "Action ", actionInput, actions),
+    h("label", { class: "check" }, "Campaign ", campaignInput),
+    h("button", { type: "submit", class: "secondary" }, "Filter"),
+    action || campaignId ? h("a", { href: "#/audit", id: "audit-clear" }, "clear") : null);
+  filters.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    if (actionInput.value.trim()) q.set("action", actionInput.value.trim());
+    if (campaignInput.value.trim()) q.set("campaign_id", campaignInput.value.trim());
+    location.hash = `#/audit${q.toString() ? `?${q}` : ""}`;
+  });
+  const tbody = h("tbody");
+  const empty = h("p", { class: "muted", id: "no-events", hidden: true }, "No event.");
+  const paging = pager("audit", state, load);
+
+  async function load() {
+    const q = new URLSearchParams({ limit: String(PAGE_SIZE), cursor: String(state.cursors[state.page] || 0) });
+    if (action) q.set("action", action);
+    if (campaignId) q.set("campaign_id", campaignId);
+    const data = await api(`audit?${q}`);
+    const first = state.page * PAGE_SIZE;
+    paging.update(data.next_cursor, data.events.length
+      ? `events ${fmtInt(first + 1)}–${fmtInt(first + data.events.length)}` : "");
+    empty.hidden = data.events.length > 0;
+    const signature = JSON.stringify(data.events);
+    if (signature === state.signature) return;
+    state.signature = signature;
+    fill(tbody, ...data.events.map((e) => h("tr", { "data-seq": e.seq, "data-action": e.action },
+      h("td", {}, fmtTime(e.at)),
+      h("td", { class: "action" }, h("code", {}, e.action)),
+      h("td", { class: "campaign" }, e.campaign_id
+        ? h("a", { href: `#/campaigns/${encodeURIComponent(e.campaign_id)}` }, e.campaign_id) : "—"),
+      h("td", { class: "key" }, e.key_id ? h("code", {}, e.key_id) : "—"),
+      h("td", { class: "details" }, e.subject ? h("div", {}, e.subject) : null,
+        e.details ? h("code", { class: "json" }, JSON.stringify(e.details)) : null))));
+  }
+
+  fill($("#view"),
+    h("div", { class: "row" }, h("h1", {}, "Audit trail"), h("span", { class: "spacer" }), filters),
+    h("p", { class: "muted" }, "What this tenant's API keys did (key id: the first 16 hex digits of the key's SHA-256), oldest first as the API pages it."),
+    h("table", { id: "audit" },
+      h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Action"), h("th", {}, "Campaign"),
+        h("th", {}, "Key id"), h("th", {}, "Details"))),
+      tbody),
+    empty, paging.node);
+  poll(load);
 }
 
 // --- start -----------------------------------------------------------------------------------
