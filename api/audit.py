@@ -64,7 +64,8 @@ def key_identity(api_keys: dict[bytes, str], presented: str) -> tuple[str, str] 
 
 
 def _event(action: str, params: dict[str, str], answer: dict[str, Any]) -> dict[str, Any]:
-    data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+    found = answer.get("data")
+    data: dict[str, Any] = found if isinstance(found, dict) else {}
     campaign_id = params.get("cid") or answer.get("campaign_id") or (data.get("campaign") or {}).get("campaignId")
     details: dict[str, Any] = {}
     subject = None
