@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contact_call import ContactCallWorkflow
     from workflows.recorder import Recorder
 
-PAGE = 500
+PAGE = 200  # rows per page: a page travels in one local activity marker (~25 KB at 200)
 START_BATCH = 200
 
 
