@@ -49,12 +49,13 @@ class TelephonyActivities:
         if capped is not None:
             return capped
         placed = await self._place(request)
-        await repo.record_placed(self.db, PlacedAttempt(
+        first = await repo.record_placed(self.db, PlacedAttempt(
             idempotency_key=request.idempotency_key, tenant_id=request.tenant_id, campaign_id=request.campaign_id,
             contact_key=request.contact_key, attempt=request.attempt, provider=placed.provider,
             call_id=placed.call_id, from_number=request.from_number, placed_at=request.attempt_started_at,
         ))
-        metrics.call_placed(placed.provider, request.due_at or request.attempt_started_at)
+        if first:  # a retried dial adopts the same call: counted once
+            metrics.call_placed(placed.provider, request.due_at or request.attempt_started_at)
         return placed
 
     async def _held(self, request: CallRequest) -> PlacedCall | None:

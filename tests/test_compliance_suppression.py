@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.providers.simulated import CarrierLedger, SimulatedCarrier
 from activities.telephony import TelephonyActivities
 from api.routes.callbacks import deliver_outcome
+from campaign_engine import metrics
 from campaign_engine.ids import (
     campaign_workflow_id,
     contact_workflow_id,
@@ -195,8 +196,16 @@ async def test_a_list_that_cannot_be_read_dials_nobody(dev_env, task_queue, carr
             assert "does not exist" in str(raised.value)
             assert ledger.calls() == []
             await conn.execute("ALTER TABLE suppressions_unreadable RENAME TO suppressions")
+            counted = metrics.WORKER.get_sample_value("campaign_engine_worker_calls_placed_total",
+                                                      {"provider": "simulated"}) or 0.0
             placed = await ActivityEnvironment().run(activities.place_call, request)
             assert placed.outcome is None and [c["to"] for c in ledger.calls()] == [phone(30)]
+            # A retry of the same attempt (a worker that died after the dial) adopts the call:
+            # still one call, counted once by the worker's metric.
+            again = await ActivityEnvironment().run(activities.place_call, request)
+            assert again.call_id == placed.call_id and len(ledger.calls()) == 1
+            assert metrics.WORKER.get_sample_value("campaign_engine_worker_calls_placed_total",
+                                                   {"provider": "simulated"}) == counted + 1
         finally:
             await conn.close()
             await db.dispose()

@@ -126,11 +126,15 @@ async def calls_since(db: AsyncEngine, tenant_id: str, since: datetime) -> int:
 # --- what the workflows and activities write ------------------------------------------------
 
 
-async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
-    """The attempt's row once the provider has the call (a retry adopts the same call)."""
+async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> bool:
+    """The attempt's row once the provider has the call (a retry adopts the same call).
+    True when this write is the first to record the call (not a retry's), so a counter of
+    calls placed counts it once."""
     values = placed.model_dump()
     stmt = insert(attempts).values(**values)
     async with db.begin() as conn:
+        before = (await conn.execute(select(attempts.c.call_id).where(
+            attempts.c.idempotency_key == placed.idempotency_key).with_for_update())).scalar_one_or_none()
         first: bool = (await conn.execute(stmt.on_conflict_do_update(
             index_elements=[attempts.c.idempotency_key],
             set_={"call_id": stmt.excluded.call_id, "provider": stmt.excluded.provider,
@@ -143,6 +147,7 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> None:
             await conn.execute(count.on_conflict_do_update(
                 index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
                 set_={"calls": daily_calls.c.calls + 1}))
+    return not before  # no row yet, or one reserved by the frequency cap without a call id
 
 
 # --- contacts and attempts, read -------------------------------------------------------------
