@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import csv_rows, csv_upload
-from api.errors import ApiError, state_error
+from api.errors import ApiError
 from api.lifecycle_schemas import RowError, UploadCampaignDataIn, UploadCampaignDataOut
-from campaign_engine.ids import is_safe_id
-from campaign_engine.models import AppendNotice, CampaignConfig, CampaignStatus
+from campaign_engine.models import CampaignConfig, CampaignStatus
 from campaign_engine.settings import Settings
-from api.upload_settings import campaign_settings
-from campaign_engine.store import repo, roster
+from api import appending
+from api.upload_settings import draft_settings
+from campaign_engine.store import roster
 
 
 def _rows(errors: list[dict]) -> list[RowError]:
@@ -38,14 +38,7 @@ async def csv_draft(request: Request, tenant_id: str, client: Client, db: AsyncE
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
     if body.campaign_id is not None:
         return await append_file(client, db, settings, tenant_id, body, upload, idempotency_key)
-    missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
-               if not value]
-    if missing:
-        raise ApiError(400, "BAD_REQUEST", f"{', '.join(missing)} required to create a campaign "
-                       "(or give campaign_id to append to one)",
-                       [{"field": name, "message": "required"} for name in missing])
-    scheduled = body.isScheduledCall or body.schedule_time is not None
-    campaign = campaign_settings(body, scheduled)
+    campaign, scheduled = draft_settings(body)
     created = await csv_upload.create_from_file(
         client, db, settings, tenant_id, campaign, upload, start_paused=True, keep_valid=True,
         default_time=body.schedule_time, idempotency_key=idempotency_key)
@@ -83,16 +76,10 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
                       idempotency_key: str | None) -> UploadCampaignDataOut:
     """The file's valid rows appended a page at a time (each page as one append, under the
     Idempotency-Key with the page's number), then the campaign told once how far it goes."""
-    from api.campaign_calls import _FINISHED, CampaignClosed, campaign_handle, final_status, not_found, update
-    from workflows.campaign import CampaignWorkflow
-
     campaign_id = body.campaign_id
     assert campaign_id is not None  # an append names its campaign
-    row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
-    if row is None:
-        raise not_found(campaign_id)
-    if row.status in _FINISHED:
-        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {row.status}: contacts can no longer be added")
+    row = await appending.campaign_to_append(db, tenant_id, campaign_id)
+    appending.refuse_finished(row)
     config = CampaignConfig.model_validate(row.config)
     _check_file(upload, settings)
     columns, rows = csv_upload.open_rows(upload)
@@ -114,9 +101,7 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
         appended = await roster.append_contacts(db, tenant_id, campaign_id, [c for _, c in page], key_hash=key_hash,
                                                 fingerprint=upload.fingerprint)
         if appended.other_body:
-            raise state_error("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request body",
-                              [{"field": "Idempotency-Key", "message": "already used with another body to "
-                                f"append contacts to campaign {campaign_id}"}])
+            raise appending.other_body(campaign_id)
         added += appended.added
         duplicates += appended.duplicates
         replayed = replayed or appended.replayed
@@ -139,17 +124,9 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
         total_contacts=row.total_contacts, errors=_rows(report.errors), replayed=replayed)
     if last is None:
         return out
-    handle = campaign_handle(client, tenant_id, campaign_id)
-    try:
-        await update(handle, campaign_id, CampaignWorkflow.contacts_appended,
-                     AppendNotice(total_contacts=last.total, duplicates=last.duplicates_total))
-    except (CampaignClosed, ApiError) as err:
-        if isinstance(err, ApiError) and err.code != "INVALID_CAMPAIGN_STATE":
-            raise
+    if not await appending.tell_campaign(client, tenant_id, campaign_id, last):
         for appended in reversed(pages):  # finished meanwhile: the rows go again
             await roster.withdraw_append(db, tenant_id, campaign_id, appended, None)
-        status, _ = await final_status(handle, campaign_id)
-        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {status}: contacts can no longer be added") from None
-    status, progress = await final_status(handle, campaign_id)
-    out.status, out.total_contacts = status, progress.total_contacts
+        raise await appending.finished_error(client, tenant_id, campaign_id)
+    out.status, out.total_contacts = await appending.status_and_total(client, tenant_id, campaign_id)
     return out

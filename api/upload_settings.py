@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from api.errors import ApiError
 from api.lifecycle_schemas import UploadCampaignDataIn
 from api.schemas import CampaignIn
 
@@ -37,3 +38,15 @@ def campaign_settings(body: UploadCampaignDataIn, scheduled: bool) -> CampaignIn
         return CampaignIn.model_validate(values)
     except ValidationError as err:
         raise RequestValidationError(err.errors()) from None
+
+
+def draft_settings(body: UploadCampaignDataIn) -> tuple[CampaignIn, bool]:
+    """A new draft's settings and whether it is scheduled: 400 without its name and agent."""
+    missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
+               if not value]
+    if missing:
+        raise ApiError(400, "BAD_REQUEST", f"{', '.join(missing)} required to create a campaign "
+                       "(or give campaign_id to append to one)",
+                       [{"field": name, "message": "required"} for name in missing])
+    scheduled = body.isScheduledCall or body.schedule_time is not None
+    return campaign_settings(body, scheduled), scheduled

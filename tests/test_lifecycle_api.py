@@ -222,23 +222,23 @@ async def test_a_keyed_append_that_broke_off_midway_is_completed_by_its_retry(en
     """The API dies after the store has the appended rows but before the campaign is told:
     the retry (same Idempotency-Key) adds no row and tells the campaign; the answer is the
     first request's, as if it had never broken."""
-    import api.routes.lifecycle as lifecycle
+    import api.appending as appending  # where appends tell the campaign
 
     cid = (await create(engine, rows(1, start=600), schedule_time=FAR))["campaign_id"]
     body = {"campaign_id": cid, "schedule_time": FAR,
             "contacts": rows(1, start=600) + [{**row, "custom_data": {"notes": incompressible_text(1500, i)}}
                                                 for i, row in enumerate(rows(799, start=601))]}
     headers = {**engine.headers(), "Idempotency-Key": "append-broken"}
-    real_update, calls = lifecycle.update, []
+    real_update, calls = appending.update, []
 
     async def crash(*args, **kwargs):  # the API dies after its store write
         calls.append(args)
         raise RuntimeError("the API process died here")
 
-    monkeypatch.setattr(lifecycle, "update", crash)
+    monkeypatch.setattr(appending, "update", crash)
     broken = await engine.http.post("/uploadCampaignData", headers={**headers, "Connection": "close"}, json=body)
     assert broken.status_code == 500 and len(calls) == 1
-    monkeypatch.setattr(lifecycle, "update", real_update)
+    monkeypatch.setattr(appending, "update", real_update)
     # The store has the rows; the campaign was not told.
     assert (await handle(engine, cid).query(CampaignWorkflow.progress)).total_contacts == 1
 

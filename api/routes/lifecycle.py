@@ -31,7 +31,8 @@ from api.campaigns import (
     zone_resolver,
 )
 from api import csv_upload
-from api.upload_settings import campaign_settings
+from api import appending
+from api.upload_settings import draft_settings
 from api.cross_site import refuse_cross_site
 from api.csv_docs import file_upload_body
 from api.csv_routes import csv_draft
@@ -50,12 +51,10 @@ from api.lifecycle_schemas import (
     UploadCampaignDataOut,
     UploadTarget,
 )
-from campaign_engine.ids import is_safe_id
 from campaign_engine.models import (
     CampaignConfig,
     CampaignProgress,
     CampaignStatus,
-    AppendNotice,
     ContactRemoval,
     ContactState,
 )
@@ -66,7 +65,6 @@ from workflows.campaign import CampaignWorkflow
 router = APIRouter(tags=["campaign lifecycle"])
 
 from api.campaign_calls import (  # noqa: E402  (the calls to the campaign workflow; monitoring uses them too)
-    _FINISHED,
     CampaignClosed,
     configuration,
     final_status,
@@ -128,14 +126,7 @@ async def upload_campaign_data(
     if body.campaign_id is not None:
         return await append_rows(client, db, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
                                  idempotency_key, fingerprint)
-    missing = [name for name, value in (("campaign_name", body.campaignName), ("agent_id", body.agentId))
-               if not value]
-    if missing:
-        raise ApiError(400, "BAD_REQUEST", f"{', '.join(missing)} required to create a campaign "
-                       "(or give campaign_id to append to one)",
-                       [{"field": name, "message": "required"} for name in missing])
-    scheduled = body.isScheduledCall or body.schedule_time is not None
-    campaign = campaign_settings(body, scheduled)
+    campaign, scheduled = draft_settings(body)
     validated = validate_rows(body.contacts, scheduled=scheduled, default_time=body.schedule_time,
                               zones_for=zone_resolver(campaign))
     if not validated.contacts:
@@ -166,9 +157,7 @@ async def append_rows(
     """Append the raw `rows` (consumed: see validate_rows): the rows are written to the
     store first, then the campaign is told how far its contacts now go. `fingerprint` is
     body_fingerprint of the request, needed only with an Idempotency-Key."""
-    row = await repo.get_campaign(db, tenant_id, campaign_id) if is_safe_id(campaign_id) else None
-    if row is None:
-        raise not_found(campaign_id)
+    row = await appending.campaign_to_append(db, tenant_id, campaign_id)
     config = CampaignConfig.model_validate(row.config)
     validated = validate_rows(rows, scheduled=config.is_scheduled, default_time=schedule_time,
                               zones_for=config_zone_resolver(config))
@@ -177,36 +166,24 @@ async def append_rows(
         uploaded_count=0, failed_count=len(validated.errors), duplicate_count=len(validated.duplicates),
         total_contacts=row.total_contacts, errors=_row_errors(validated.errors),
     )
-    if row.status in _FINISHED:
-        raise state_error("INVALID_CAMPAIGN_STATE", f"campaign is {row.status}: contacts can no longer be added")
+    appending.refuse_finished(row)
     if not validated.contacts:
         return out
     key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
     appended = await roster.append_contacts(db, tenant_id, campaign_id, validated.contacts, key_hash=key_hash,
                                             fingerprint=fingerprint)
     if appended.other_body:
-        raise state_error("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request body",
-                          [{"field": "Idempotency-Key", "message": "already used with another body to "
-                            f"append contacts to campaign {campaign_id}"}])
+        raise appending.other_body(campaign_id)
     if appended.replayed:
         out.replayed = True
         out.message = "Contacts already appended by an earlier request with this Idempotency-Key"
-    handle = campaign_handle(client, tenant_id, campaign_id)
-    try:
-        await update(handle, campaign_id, CampaignWorkflow.contacts_appended,
-                     AppendNotice(total_contacts=appended.total, duplicates=appended.duplicates_total))
-    except (CampaignClosed, ApiError) as err:
-        if isinstance(err, ApiError) and err.code != "INVALID_CAMPAIGN_STATE":
-            raise
-        if not appended.replayed:  # finished meanwhile: the rows go again
-            await roster.withdraw_append(db, tenant_id, campaign_id, appended, key_hash)
-            status, _ = await final_status(handle, campaign_id)
-            raise state_error("INVALID_CAMPAIGN_STATE",
-                              f"campaign is {status}: contacts can no longer be added") from None
+    if not await appending.tell_campaign(client, tenant_id, campaign_id, appended) and not appended.replayed:
+        # finished meanwhile: the rows go again
+        await roster.withdraw_append(db, tenant_id, campaign_id, appended, key_hash)
+        raise await appending.finished_error(client, tenant_id, campaign_id)
     out.uploaded_count = appended.added
     out.duplicate_count += appended.duplicates
-    status, progress = await final_status(handle, campaign_id)
-    out.status, out.total_contacts = status, progress.total_contacts
+    out.status, out.total_contacts = await appending.status_and_total(client, tenant_id, campaign_id)
     return out
 
 
