@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -12,6 +14,24 @@ from campaign_engine.phones import mask_phone
 from campaign_engine.models import CampaignConfig, CampaignInput, Contact, ContactSummary, RedialPolicy
 
 T = TypeVar("T")
+
+# Below Linux's ephemeral range (32768-60999): a port the OS hands out for bind(0) or an
+# outgoing connection, or that the Temporal dev server picks for its internal services,
+# can be taken between our check and the server's bind. CI once lost a run that way.
+_LISTEN_PORTS = range(20000, 32000)
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a server a test starts."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 async def wait_for(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "campaign-engine")
 
@@ -82,12 +84,6 @@ def test_unreachable_temporal_is_one_line_naming_its_address(tmp_path, command):
     env = clean_env(tmp_path, TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
                     DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert_one_line(run(COMMANDS[command], env), f"127.0.0.1:{port}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("flag", ["--temporal-port", "--ui-port", "--api-port"])

@@ -26,7 +26,7 @@ from api.main import create_app
 from campaign_engine.models import CampaignStatus, ContactState
 from tests.conftest import API_KEY, engine_settings
 from tests.fakes.serve import serve_asgi
-from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
+from tests.helpers import free_port, launch_campaign, make_config, make_contacts, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.contact_call import ContactCallWorkflow
 
@@ -51,12 +51,6 @@ def campaign_body(n: int, name: str) -> dict:
             for i in range(n)
         ],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_carrier_record_is_clean(ledger: CarrierLedger, campaign_id: str, n_contacts: int) -> dict:

@@ -28,6 +28,7 @@ from tests.conftest import (
     wait_until_ready,
 )
 from tests.fakes.serve import serve_asgi
+from tests.helpers import free_port
 from worker import running_worker
 
 BODY = {"campaignName": "Down", "agentId": "agent-1", "contacts": [{"phone_number": "+14155550101"}]}
@@ -81,7 +82,7 @@ async def test_temporal_down_is_503_in_the_envelope_with_retry_after(tmp_path, t
     bounded retries (API_RETRY, about a second), not the SDK's ten seconds; it leaves nothing
     behind: no campaign is listed, and once Temporal is back the same request with the same
     Idempotency-Key starts the campaign as if it were the first."""
-    ports = [devserver_free_port() for _ in range(2)]
+    ports = [free_port() for _ in range(2)]
     data, address = tmp_path / "temporal", f"127.0.0.1:{ports[0]}"
 
     def start_server():
@@ -136,7 +137,7 @@ async def test_a_hung_temporal_is_503_within_the_start_timeout(tmp_path, task_qu
     ready API: an upload is a 503 envelope once the start's rpc_timeout passes, well before the
     connection's keepalive would give up (the client here waits 30 s at most); once Temporal
     runs again the same request with the same Idempotency-Key starts the campaign."""
-    ports = [devserver_free_port() for _ in range(2)]
+    ports = [free_port() for _ in range(2)]
     data, address = tmp_path / "temporal", f"127.0.0.1:{ports[0]}"
     proc = devserver.start_dev_server(data, ports[0], ports[1], "default", tmp_path / "temporal.log")
     try:
@@ -226,7 +227,7 @@ def test_make_tree_private(tmp_path):
 
 async def test_the_dev_servers_files_are_private(tmp_path):
     data = tmp_path / "data"
-    ports = [devserver_free_port() for _ in range(2)]
+    ports = [free_port() for _ in range(2)]
     proc = devserver.start_dev_server(data, ports[0], ports[1], "default", data / "temporal.log")
     try:
         client = await devserver.wait_until_serving(f"127.0.0.1:{ports[0]}", "default", proc)
@@ -240,16 +241,8 @@ async def test_the_dev_servers_files_are_private(tmp_path):
         devserver.stop(proc)
 
 
-def devserver_free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_store_down_is_503_in_the_envelope_with_retry_after(dev_env, task_queue, carrier_db):
-    port = devserver_free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     settings = engine_settings(dev_env, task_queue, carrier_db,
                                DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/none")
     async with serve_asgi(create_app(settings), lifespan="on") as base_url, \
