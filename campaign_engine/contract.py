@@ -34,6 +34,7 @@ class ContactSignal(StrEnum):
     POLICY_UPDATE = "policy_update"
     CALL_OUTCOME = "call_outcome"
     PING = "ping"
+    REPORT_BY_SIGNAL = "report_by_signal"
 
 
 class CampaignUpdate(StrEnum):

@@ -183,7 +183,9 @@ class ContactCallInput(BaseModel):
     config: CampaignConfig
     contact: LaunchRow
     # The campaign was running and ungated when it started this contact: the first call
-    # needs no grant. Every later call asks the campaign first.
+    # needs no grant. Every later call asks the campaign first. Such a contact's final
+    # report is its result (ContactStatus.final_report) unless it has spoken to the
+    # campaign since, or the run that started it handed it over (report_by_signal).
     first_call_granted: bool = False
 
 
@@ -317,6 +319,8 @@ class ContactStatus(BaseModel):
     next_action: str | None = None
     next_action_at: datetime | None = None
     reason: str | None = None
+    # As the result: the final report the campaign did not get by signal.
+    final_report: AttemptReport | None = None
 
 
 class ContactSummary(BaseModel):

@@ -2,8 +2,8 @@
 
 Its contacts are rows in the store. It launches them in key order (workflows/launcher.py),
 decides when each may dial (workflows/admission.py: pause, concurrency, pacing), hears from
-each by one signal (`contact_report`) and writes what changed to the store
-(workflows/recorder.py). It keeps counters and what is in flight, never a list of every
+each by one signal (`contact_report`), or by its result for a contact dialled with its start
+(workflows/child_results.py), and writes what changed to the store (workflows/recorder.py). It keeps counters and what is in flight, never a list of every
 contact, and continues as new as often as its history needs: contacts are started with
 ParentClosePolicy.ABANDON and report to the campaign's workflow id, whichever run is current.
 """
@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from campaign_engine.store.records import CampaignCounters, ContactChange
     from workflows import auto_pause
     from workflows.admission import Admission
+    from workflows.child_results import ChildResults
     from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
     from workflows.launcher import Launcher
     from workflows.liveness import Liveness
@@ -71,7 +72,8 @@ class CampaignWorkflow:
         )
         self._admission = Admission(self._state, self._config)
         self._recorder = Recorder(self._config, self._counters)
-        self._launcher = Launcher(self._state, self._config, self._admission, self._recorder)
+        self._results = ChildResults(on_report=self.contact_report, on_closed=self._closed_without_report)
+        self._launcher = Launcher(self._state, self._config, self._admission, self._recorder, self._results)
         self._outbox: list[tuple[int, DialGrant]] = []  # grants, stops and retries to send
         self._liveness = Liveness(self._state, self._config, self._admission, self._recorder,
                                   on_closed=self._closed_without_report, is_finished=self._is_finished)
@@ -147,6 +149,8 @@ class CampaignWorkflow:
         """Hand the carried state to a new run, once every operation is answered and the
         store has everything; returns if something came meanwhile."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._results.hand_over()
+        await workflow.wait_condition(self._results.all_in)  # results of children that closed meanwhile
         await self._notices_sent()
         await self._recorder.recorded()
         if self._has_work() or not workflow.all_handlers_finished() or not self._recorder.is_current():
@@ -253,6 +257,7 @@ class CampaignWorkflow:
     @workflow.signal(name=CampaignSignal.DIAL_REQUEST)
     def dial_request(self, request: DialRequest) -> None:
         st, key = self._state, request.key
+        self._results.spoke(key)
         self._discard(st.fresh, key)
         if st.status == CampaignStatus.CANCELED:
             self._outbox.append((key, DialGrant(attempt=0, stop=ContactState.CANCELED, reason="campaign canceled")))
@@ -268,6 +273,7 @@ class CampaignWorkflow:
     def provider_blocked(self, request: DialRequest) -> None:
         """A dial was refused for bad provider credentials: pause rather than burn attempts."""
         st = self._state
+        self._results.spoke(request.key)
         if request.key in st.dialing:
             self._discard(st.dialing, request.key)
             st.calls_placed = max(0, st.calls_placed - 1)
@@ -279,7 +285,9 @@ class CampaignWorkflow:
 
     @workflow.signal(name=CampaignSignal.CONTACT_REPORT)
     def contact_report(self, report: AttemptReport) -> None:
+        """A contact's report, by signal (or, for a final one, as its result: ChildResults)."""
         st, key = self._state, report.key
+        self._results.spoke(key)
         self._discard(st.fresh, key)
         self._admission.drop(key)
         if key in st.dialing:
@@ -301,6 +309,8 @@ class CampaignWorkflow:
             self._count_final(key)
 
     def _closed_without_report(self, key: int) -> None:
+        if self._results.owes(key):
+            return  # it closed with its report as its result, which comes to this run
         if self._liveness.ended_without_report(key):
             self._count_final(key)
 

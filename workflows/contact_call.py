@@ -7,7 +7,11 @@ wait is a durable timer, so hours-long waits survive any restart.
 
 It tells the campaign how it stands by one signal, `contact_report`, after every attempt,
 on every wait it begins and at its end; it never carries the contact's number or data (the
-dial and webhook activities read them from the store).
+dial and webhook activities read them from the store). One started with its first call
+granted that never needed to speak to the campaign (one call, no wait) ends with its final
+report as its result instead: the run that started it sees the child's completion anyway,
+so the signal would cost two workflow tasks and five history events for nothing. A run that
+continues as new first tells such children still open to report by signal.
 
 Customer webhooks (`notificationWebhookUrl`): after each attempt the `call.ended` delivery is
 started and not awaited, so the contact goes on at once (redial wait, next call). The handles
@@ -89,6 +93,8 @@ class ContactCallWorkflow:
         self._retry_at: datetime | None = None
         # Set by policy_update: a redial wait under way is planned again with the new rules.
         self._policy_changed = False
+        # The final report goes in the result (see the module's docstring) while this holds.
+        self._report_as_result = input.first_call_granted
 
     # --- messages ------------------------------------------------------------------------
 
@@ -115,6 +121,11 @@ class ContactCallWorkflow:
     @workflow.signal(name=ContactSignal.PING)
     def ping(self) -> None:
         """The campaign checking that this workflow still runs (a signal to a closed one fails)."""
+
+    @workflow.signal(name=ContactSignal.REPORT_BY_SIGNAL)
+    def report_by_signal(self) -> None:
+        """The run that started this contact continues as new: it will not see our result."""
+        self._report_as_result = False
 
     @workflow.signal(name=ContactSignal.POLICY_UPDATE)
     def policy_update(self, update: RedialUpdate) -> None:
@@ -482,7 +493,11 @@ class ContactCallWorkflow:
         self._set(state)
         self._disposition = disposition
         self._reason = reason
-        await self._report(state, record, disposition=disposition)
+        report = self._attempt_report(state, record, disposition=disposition)
+        if self._report_as_result and not self._deliveries:
+            return self.status().model_copy(update={"final_report": report})
+        # Webhooks still under way could hold the result for a day: the campaign hears now.
+        await self._signal_campaign(CampaignSignal.CONTACT_REPORT, report)
         await await_webhook_deliveries(self._deliveries)
         return self.status()
 
@@ -544,6 +559,7 @@ class ContactCallWorkflow:
     async def _signal_campaign(self, name: str, arg) -> bool:
         """Whether the signal reached the campaign. By workflow id without run id: it reaches
         the campaign's current run, whatever continue-as-new did since this contact started."""
+        self._report_as_result = False  # it spoke: the campaign now expects its end by signal
         handle = workflow.get_external_workflow_handle(self._input.campaign_workflow_id)
         try:
             await handle.signal(name, arg)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from campaign_engine.store.records import ContactChange
     from workflows.admission import Admission
+    from workflows.child_results import ChildResults
     from workflows.contact_call import ContactCallWorkflow
     from workflows.recorder import Recorder
 
@@ -40,8 +41,9 @@ START_BATCH = 200
 
 class Launcher:
     def __init__(self, state: CampaignState, config: CampaignConfig, admission: Admission,
-                 recorder: Recorder) -> None:
+                 recorder: Recorder, results: ChildResults) -> None:
         self.st, self.cfg, self.admission, self.recorder = state, config, admission, recorder
+        self.results = results
         self._page: list[LaunchRow] = []  # loaded, not launched yet (the cursor is in the state)
         self.started_this_run = 0
 
@@ -139,7 +141,7 @@ class Launcher:
     async def _start(self, row: LaunchRow, granted: bool) -> None:
         info = workflow.info()
         try:
-            await workflow.start_child_workflow(
+            handle = await workflow.start_child_workflow(
                 ContactCallWorkflow.run,
                 ContactCallInput(campaign_workflow_id=info.workflow_id, config=self.cfg, contact=row,
                                  first_call_granted=granted),
@@ -150,4 +152,5 @@ class Launcher:
                 static_summary=f"{row.label} · campaign {self.cfg.name}",
             )
         except WorkflowAlreadyStartedError:
-            pass  # started already (the id is the contact's, for ever)
+            return  # started already (the id is the contact's, for ever)
+        self.results.watch(row.key, handle, report_as_result=granted)

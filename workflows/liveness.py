@@ -1,7 +1,7 @@
 """Contacts whose workflow closed without a word: the campaign must not wait for them.
 
-Contacts report by signal only. One terminated by an operator (Temporal UI, CLI) never
-reports its end, so beside the campaign's main loop this asks the store, every
+The run that started a contact sees its end (workflows/child_results.py); a later run hears
+only its signals. One terminated by an operator (Temporal UI, CLI) never reports its end, so beside the campaign's main loop this asks the store, every
 `silent_contact_check_seconds`, for open contacts past the word they owe (a waiting one
 past its next call time, one queued or on a call for longer than the check) and signals each
 a `ping`: a signal to a closed workflow fails, and that contact ends as failed. A grant or
