@@ -41,10 +41,11 @@ class TelephonyActivities:
         """Read the contact's number and data from the store, place the call, then write its
         attempt row. If the write fails the activity is retried, and the provider hands back
         the same call for the same idempotency key."""
-        request = await self._addressed(request)
-        held = await self._held(request)
-        if held is not None:
-            return held
+        row = await compliance.contact_for_dial(self.db, request.tenant_id, request.campaign_id,
+                                                request.contact_key)
+        request = self._addressed(request, row)  # ContactNotFound when there is no row
+        if row is not None and row.suppressed_source is not None:
+            return self._held(request, row.suppressed_source, row.suppressed_reason)
         capped = await self._capped(request)
         if capped is not None:
             return capped
@@ -58,17 +59,14 @@ class TelephonyActivities:
             metrics.call_placed(placed.provider, request.due_at or request.attempt_started_at)
         return placed
 
-    async def _held(self, request: CallRequest) -> PlacedCall | None:
+    def _held(self, request: CallRequest, source: str, why: str | None) -> PlacedCall:
         """Compliance, right before the dial, from the store (issue 14): a number on the
         tenant's suppression list is not dialled (an answer with outcome `suppressed`, no
-        attempt row). A store that cannot be read raises: the activity is retried and nobody
-        is dialled meanwhile (fail closed)."""
-        entry = await compliance.is_suppressed(self.db, request.tenant_id, request.to)
-        if entry is None:
-            return None
-        activity.logger.info("not dialling %s: suppressed (%s)", mask_phone(request.to), entry.source)
+        attempt row). A store that cannot be read raised before this: the activity is
+        retried and nobody is dialled meanwhile (fail closed)."""
+        activity.logger.info("not dialling %s: suppressed (%s)", mask_phone(request.to), source)
         call_id = f"suppressed:{request.idempotency_key}"
-        reason = f"on the suppression list ({entry.source}{': ' + entry.reason if entry.reason else ''})"
+        reason = f"on the suppression list ({source}{': ' + why if why else ''})"
         return PlacedCall(call_id=call_id, provider=request.provider, outcome=CallOutcome(
             call_id=call_id, attempt=request.attempt, outcome=Outcome.SUPPRESSED, hangup_cause="SUPPRESSED",
             reason=reason))
@@ -96,10 +94,10 @@ class TelephonyActivities:
         return PlacedCall(call_id=f"capped:{request.idempotency_key}", provider=request.provider, capped_until=until,
                           capped_reason=f"frequency cap {shown} on this number: next call at {until.isoformat()}")
 
-    async def _addressed(self, request: CallRequest) -> CallRequest:
+    @staticmethod
+    def _addressed(request: CallRequest, row) -> CallRequest:
         """The request with the number, the caller id and the agent's variables, from the
         contact's row (the workflow never carries them)."""
-        row = await roster.contact_by_key(self.db, request.tenant_id, request.campaign_id, request.contact_key)
         if row is None:
             raise ApplicationError(f"contact {request.contact_key} of campaign {request.campaign_id} is not in the "
                                    "store", type="ContactNotFound", non_retryable=True)
@@ -128,7 +126,8 @@ class TelephonyActivities:
     @activity.defn
     async def fetch_call_status(self, request: CallRequest) -> CallOutcome:
         provider = self._provider(request.provider)
-        request = await self._addressed(request)
+        row = await roster.contact_by_key(self.db, request.tenant_id, request.campaign_id, request.contact_key)
+        request = self._addressed(request, row)
         assert request.call_id is not None
         try:
             outcome = await provider.fetch_call_status(request.call_id, request)

@@ -1,7 +1,8 @@
 """Compliance in the store (issue 14): the tenant's suppression (do-not-call) list and the
 audit trail.
 
-The dial activity asks `is_suppressed` right before every call; a failed read raises, so the
+The dial activity reads the contact with the entry that suppresses its number, if any
+(`contact_for_dial`, one statement), right before every call; a failed read raises, so the
 activity is retried and nobody is dialled (fail closed). Opt-outs heard on calls are added by
 the campaign's flush (`suppress_opt_outs`, same transaction as the attempt rows), with the
 call's idempotency key as their source: idempotent, a retry or a replay adds nothing.
@@ -74,11 +75,17 @@ async def suppression_page(db: AsyncEngine, tenant_id: str, *, phone: str | None
     return list(rows), int(total)
 
 
-async def is_suppressed(db: AsyncEngine, tenant_id: str, phone: str, at: datetime | None = None) -> Row | None:
-    """The entry that suppresses this number now, if any (an expired entry does not)."""
+async def contact_for_dial(db: AsyncEngine, tenant_id: str, campaign_id: str, key: int) -> Row | None:
+    """The contact's row, with `suppressed_source` and `suppressed_reason` of the entry that
+    suppresses its number now (both None when none does): one statement before every dial."""
+    entry = select(suppressions.c.source, suppressions.c.reason).where(
+        suppressions.c.tenant_id == contacts.c.tenant_id, suppressions.c.phone == contacts.c.phone,
+        _in_force(_now())).limit(1).lateral("entry")
+    query = (select(contacts, entry.c.source.label("suppressed_source"), entry.c.reason.label("suppressed_reason"))
+             .outerjoin(entry, literal(True))
+             .where(contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id, contacts.c.key == key))
     async with db.connect() as conn:
-        return (await conn.execute(select(suppressions).where(
-            suppressions.c.tenant_id == tenant_id, suppressions.c.phone == phone, _in_force(at or _now())))).first()
+        return (await conn.execute(query)).first()
 
 
 async def suppressed_among(db: AsyncEngine, tenant_id: str, phones: Sequence[str]) -> set[str]:

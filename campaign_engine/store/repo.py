@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, func, literal_column, select, update
+from sqlalchemy import Date, and_, func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -130,24 +130,29 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> bool:
     """The attempt's row once the provider has the call (a retry adopts the same call).
     True when this write is the first to record the call (not a retry's), so a counter of
     calls placed counts it once."""
-    values = placed.model_dump()
-    stmt = insert(attempts).values(**values)
+    # One statement (one round trip at every dial): the row as it was (every part of a
+    # statement reads the same snapshot, taken before the upsert); the upsert; the day's
+    # counter, only for a new row (a retry's update is not a second call).
+    before = select(attempts.c.call_id).where(attempts.c.idempotency_key == placed.idempotency_key).cte("before")
+    row = insert(attempts).values(**placed.model_dump())
+    upserted = row.on_conflict_do_update(
+        index_elements=[attempts.c.idempotency_key],
+        set_={"call_id": row.excluded.call_id, "provider": row.excluded.provider,
+              "from_number": row.excluded.from_number,
+              "placed_at": func.coalesce(attempts.c.placed_at, row.excluded.placed_at)},
+    ).returning(literal_column("xmax = 0").label("new")).cte("upserted")
+    day = placed.placed_at.astimezone(UTC).date()
+    count = insert(daily_calls).from_select(
+        ["tenant_id", "campaign_id", "day", "calls"],
+        select(literal(placed.tenant_id), literal(placed.campaign_id), literal(day, Date), literal(1))
+        .where(upserted.c.new))
+    counted = count.on_conflict_do_update(
+        index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
+        set_={"calls": daily_calls.c.calls + 1}).cte("counted")
+    stmt = select(select(before.c.call_id).scalar_subquery()).add_cte(counted)
     async with db.begin() as conn:
-        before = (await conn.execute(select(attempts.c.call_id).where(
-            attempts.c.idempotency_key == placed.idempotency_key).with_for_update())).scalar_one_or_none()
-        first: bool = (await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[attempts.c.idempotency_key],
-            set_={"call_id": stmt.excluded.call_id, "provider": stmt.excluded.provider,
-                  "from_number": stmt.excluded.from_number,
-                  "placed_at": func.coalesce(attempts.c.placed_at, stmt.excluded.placed_at)},
-        ).returning(literal_column("xmax = 0")))).scalar_one()  # a new row, not a retry's update
-        if first:
-            count = insert(daily_calls).values(tenant_id=placed.tenant_id, campaign_id=placed.campaign_id,
-                                               day=placed.placed_at.astimezone(UTC).date(), calls=1)
-            await conn.execute(count.on_conflict_do_update(
-                index_elements=[daily_calls.c.tenant_id, daily_calls.c.day, daily_calls.c.campaign_id],
-                set_={"calls": daily_calls.c.calls + 1}))
-    return not before  # no row yet, or one reserved by the frequency cap without a call id
+        was = (await conn.execute(stmt)).scalar_one_or_none()
+    return not was  # no row yet, or one reserved by the frequency cap without a call id
 
 
 # --- contacts and attempts, read -------------------------------------------------------------
