@@ -1,8 +1,10 @@
 """How contacts' reports reach the campaign across its runs (dev server).
 
-One protocol: every contact reports by signal to the campaign's workflow id, whichever run
-is current; a contact whose workflow closed without its final report (terminated by an
-operator) is found by the campaign's check on silent contacts. Nothing may be lost or
+Contacts report by signal to the campaign's workflow id, whichever run is current, except
+that one dialled with its start ends with its final report as its result, seen by the run
+that started it (a run that continues as new first tells such children to report by signal);
+a contact whose workflow closed without its final report (terminated by an operator) is found
+by the campaign's check on silent contacts. Nothing may be lost or
 counted twice, and the campaign's carried state stays bounded by what is in flight.
 """
 
@@ -15,6 +17,7 @@ import uuid
 from temporalio.api.enums.v1 import EventType
 
 from activities.providers.simulated import CarrierLedger
+from campaign_engine.ids import contact_workflow_id
 from campaign_engine.models import CampaignStatus, ContactState, Outcome, RedialPolicy
 from tests.helpers import launch_campaign, make_config, make_contacts, store_contacts, wait_for
 from tests.test_contact_timers import sim_settings
@@ -61,6 +64,17 @@ async def test_reports_reach_the_campaign_across_continue_as_new(dev_env, task_q
     # What continue-as-new carried: counters and what was in flight, never the roster.
     sizes = await continue_as_new_inputs(dev_env.client, wf_id)
     assert len(sizes) >= 3 and max(sizes) < 16_000, sizes
+    # Both ways of reporting an end were taken: as the result (no signal from the contact at
+    # all), and by signal after a run handed its open children over.
+    by_result, handed_over = 0, 0
+    for key in range(n):
+        events = [e.event_type async for e in dev_env.client.get_workflow_handle(
+            contact_workflow_id(wf_id, key)).fetch_history_events()]
+        signals_sent = events.count(EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED)
+        told = events.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+        by_result += signals_sent == 0
+        handed_over += told >= 1 and signals_sent == 1
+    assert by_result >= 5 and handed_over >= 5, (by_result, handed_over)
 
 
 async def test_a_full_dial_queue_turns_contacts_away_until_there_is_room(dev_env, task_queue, carrier_db):
