@@ -34,10 +34,18 @@ class RecordActivities:
         campaign's progress computed from its rows, in one transaction (idempotent: a retry
         writes the same values). Answers the progress as written."""
         async with self.db.begin() as conn:
+            # The campaign's row locked first: flushes are written one at a time, in order.
+            row = (await conn.execute(select(campaigns.c.progress, campaigns.c.flushed).where(
+                campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id,
+            ).with_for_update())).first()
+            if row is not None and row.flushed > changes.flush and row.progress:
+                # A late attempt of an earlier flush (retried, or run again by a replay) after
+                # a newer one was written: it must not put older figures back.
+                activity.logger.warning("flush %d of %s is older than the store's (%d): not written",
+                                        changes.flush, changes.campaign_id, row.flushed)
+                return CampaignProgress.model_validate(row.progress)
             await roster.write_changes(conn, changes)
             figures = await roster.row_figures(conn, changes.tenant_id, changes.campaign_id)
-            row = (await conn.execute(select(campaigns.c.progress).where(
-                campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id))).first()
             eta = (row.progress or {}).get("estimated_completion") if row is not None else None
             if changes.with_eta:
                 eta = self._eta(changes, await roster.eta_rows(conn, changes.tenant_id, changes.campaign_id))
@@ -45,7 +53,7 @@ class RecordActivities:
             await conn.execute(campaigns.update().where(
                 campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id,
             ).values(
-                status=changes.counters.status.value, progress=progress.model_dump(mode="json"),
+                status=changes.counters.status.value, progress=progress.model_dump(mode="json"), flushed=changes.flush,
                 # total_contacts and duplicates_merged are the API's (uploads and appends write them).
                 talk_seconds=changes.counters.answered_talk_seconds, started_at=progress.started_at,
                 finished_at=progress.finished_at, updated_at=datetime.now(UTC),

@@ -356,6 +356,7 @@ class CampaignState(BaseModel):
     answered_calls: int = 0
     answered_talk_seconds: float = 0.0
     runs: int = 1
+    flushes: int = 0  # flushes to the store so far (workflows/recorder.py numbers them)
     # In flight: [key, attempt] asking to dial, in arrival order; keys on a call; keys
     # launched as due that have not asked yet; keys removed before their launch.
     queue: list[list[int]] = Field(default_factory=list)

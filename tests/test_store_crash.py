@@ -324,3 +324,45 @@ async def test_reports_received_during_the_flush_before_continue_as_new_are_reco
     finally:
         ledger.close()
         await db.dispose()
+
+
+async def test_a_late_flush_writes_nothing_over_a_newer_one():
+    # A flush's local activity attempt that finishes after a newer flush was written (it was
+    # retried, or a replay ran it again) must not put older figures back: the store keeps the
+    # newer status, progress and rows; the same flush again (a retry) is written again.
+    from sqlalchemy import select
+    from temporalio.testing import ActivityEnvironment
+
+    from campaign_engine.models import Outcome
+    from campaign_engine.settings import Settings
+    from campaign_engine.store.db import store_engine
+    from campaign_engine.store.records import CampaignCounters, ContactChange
+    from campaign_engine.store.tables import campaigns
+    from tests.helpers import campaign_rows
+
+    db = store_engine(Settings())
+    config = make_config(f"CAMP-LATE-{os.urandom(3).hex()}")
+    await repo.create_campaign(db, config, make_contacts(2), status=CampaignStatus.IN_PROGRESS, received=2,
+                               duplicates=0)
+
+    def flush(number: int, status: CampaignStatus, state: ContactState) -> CampaignChanges:
+        counters = CampaignCounters(name=config.name, status=status, total_contacts=2, duplicates_merged=0,
+                                    calls_placed=1, live_calls=0)
+        return CampaignChanges(tenant_id=config.tenant_id, campaign_id=config.campaign_id, flush=number,
+                               counters=counters, config=config, contacts=[ContactChange(
+                                   key=0, state=state, disposition=Outcome.COMPLETED if state.is_final else None)])
+
+    records, env = RecordActivities(db), ActivityEnvironment()
+    try:
+        await env.run(records.record_campaign_changes, flush(2, CampaignStatus.COMPLETED, ContactState.DONE))
+        late = await env.run(records.record_campaign_changes, flush(1, CampaignStatus.IN_PROGRESS, ContactState.QUEUED))
+        assert late.status == CampaignStatus.COMPLETED  # the store's progress, as written by flush 2
+        async with db.connect() as conn:
+            row = (await conn.execute(select(campaigns.c.status, campaigns.c.flushed).where(
+                campaigns.c.campaign_id == config.campaign_id))).one()
+        assert (row.status, row.flushed) == ("completed", 2)
+        assert (await campaign_rows(config.tenant_id, config.campaign_id))[0].state == ContactState.DONE
+        again = await env.run(records.record_campaign_changes, flush(2, CampaignStatus.COMPLETED, ContactState.DONE))
+        assert again.status == CampaignStatus.COMPLETED and again.by_state.get("done") == 1
+    finally:
+        await db.dispose()

@@ -71,7 +71,7 @@ class CampaignWorkflow:
             total=input.total_contacts, duplicates_merged=input.duplicates_merged,
         )
         self._admission = Admission(self._state, self._config)
-        self._recorder = Recorder(self._config, self._counters)
+        self._recorder = Recorder(self._config, self._state, self._counters)
         self._results = ChildResults(on_report=self.contact_report, on_closed=self._closed_without_report)
         self._launcher = Launcher(self._state, self._config, self._admission, self._recorder, self._results)
         self._outbox: list[tuple[int, DialGrant]] = []  # grants, stops and retries to send

@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import Activity
     from campaign_engine.ids import contact_workflow_id, idempotency_key
-    from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignProgress
+    from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignProgress, CampaignState
     from campaign_engine.store.records import CampaignChanges, CampaignCounters, ContactChange, EndedAttempt
 
 # The store gets what changed at most this often, and at once past RECORD_BATCH contacts.
@@ -38,8 +38,10 @@ T = TypeVar("T")
 
 
 class Recorder:
-    def __init__(self, config: CampaignConfig, counters: Callable[[], CampaignCounters]) -> None:
+    def __init__(self, config: CampaignConfig, state: CampaignState,
+                 counters: Callable[[], CampaignCounters]) -> None:
         self._config = config
+        self._state = state  # for the flushes' numbers, carried across runs
         self._counters = counters
         self._changes: dict[int, ContactChange] = {}
         self._attempts: list[EndedAttempt] = []
@@ -90,8 +92,10 @@ class Recorder:
                         or (self._written is not None and self._written.status != counters.status))
             if with_eta:
                 self._eta_at = now
+            self._state.flushes += 1
             changes = CampaignChanges(
-                tenant_id=self._config.tenant_id, campaign_id=self._config.campaign_id, counters=counters,
+                tenant_id=self._config.tenant_id, campaign_id=self._config.campaign_id,
+                flush=self._state.flushes, counters=counters,
                 config=self._config, config_changed=self.config_changed, contacts=list(self._changes.values()),
                 attempts=self._attempts, cancel_from_key=self.cancel_from_key, with_eta=with_eta,
             )

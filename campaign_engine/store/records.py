@@ -88,6 +88,9 @@ class CampaignChanges(BaseModel):
 
     tenant_id: str
     campaign_id: str
+    # The flush's number, growing across the campaign's runs: a flush numbered below the
+    # last one written is late (a retried or replayed attempt) and writes nothing.
+    flush: int
     counters: CampaignCounters
     config: CampaignConfig
     config_changed: bool = False

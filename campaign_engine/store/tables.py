@@ -37,6 +37,8 @@ campaigns = Table(
     Column("config", JSONB, nullable=False),
     Column("progress", JSONB),
     Column("talk_seconds", Float, nullable=False, server_default="0"),
+    # The number of the campaign workflow's last flush written (activities/records.py).
+    Column("flushed", Integer, nullable=False, server_default="0"),
     Column("total_contacts", Integer, nullable=False, server_default="0"),
     Column("received_contacts", Integer, nullable=False, server_default="0"),
     Column("duplicates_merged", Integer, nullable=False, server_default="0"),
