@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_settings import TwilioSettings
-from api.errors import ApiError
+from api.errors import ApiError, is_consent_error
 from api.schemas import (
     CampaignIn,
     CampaignOut,
@@ -74,6 +74,32 @@ class ValidatedContacts:
     errors: list[dict] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
     received: int = 0
+    # Rows whose consent is malformed, or missing under CONSENT_REQUIRED: they refuse the whole
+    # request (refuse_consent), whatever the upload does with other invalid rows.
+    consent_errors: list[dict] = field(default_factory=list)
+
+
+# --- consent (issue 14) ----------------------------------------------------------------------
+
+CONSENT_MISSING = ("required: this deployment requires consent for every contact (CONSENT_REQUIRED): "
+                   "source, obtained_at and text or reference")
+
+
+def consent_missing(row: int, field_name: str) -> dict:
+    return {"row": row, "field": field_name, "message": CONSENT_MISSING}
+
+
+def refuse_consent(errors: list[dict], *, file: bool = False) -> None:
+    """422 when any contact's consent is missing (CONSENT_REQUIRED) or malformed
+    (INVALID_CONSENT): the request is refused as a whole and nothing is written. The message
+    names the first row and field; `details` lists each."""
+    if not errors:
+        return
+    first = errors[0]
+    code = "CONSENT_REQUIRED" if first["message"] == CONSENT_MISSING else "INVALID_CONSENT"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    where = f"row {first['row']}, " if file else ""
+    raise ApiError(422, code, f"{where}{first['field']}: {first['message']}{more}", errors)
 
 
 def _drain(rows: list) -> Iterator:
@@ -85,26 +111,32 @@ def _drain(rows: list) -> Iterator:
 
 
 def validate_contacts(rows: list[ContactIn], *, scheduled: bool, start_row: int = 0,
-                      zones_for: ZoneResolver | None = None) -> ValidatedContacts:
+                      zones_for: ZoneResolver | None = None, consent_required: bool = False) -> ValidatedContacts:
     """Every row checked: valid E.164 number, a scheduled time when the campaign needs one.
 
     Duplicate numbers keep their first row; the others are reported, not dialled. The rows
     are consumed: `rows` is empty afterwards, and each input row is released as soon as its
     Contact exists, so the two never both hold a whole contact list. Every number is parsed
-    once (`parse_phone`: E.164, mask and zones from the same parse).
+    once (`parse_phone`: E.164, mask and zones from the same parse). A contact without consent
+    under `consent_required` refuses the request (422, refuse_consent).
     """
     out = ValidatedContacts(received=len(rows))
-    _to_contacts(out, enumerate(_drain(rows), start=start_row), scheduled=scheduled, zones_for=zones_for)
+    _to_contacts(out, enumerate(_drain(rows), start=start_row), scheduled=scheduled, zones_for=zones_for,
+                 consent_required=consent_required)
+    refuse_consent(out.consent_errors)
     return out
 
 
 def _to_contacts(out: ValidatedContacts, rows: Iterable[tuple[int, ContactIn | None]], *, scheduled: bool,
-                 zones_for: ZoneResolver | None) -> None:
+                 zones_for: ZoneResolver | None, consent_required: bool = False) -> None:
     """`validate_contacts` of numbered rows, one at a time, into `out`; a None row was refused
     (and reported) before."""
     seen: dict[str, int] = {}
     for i, row in rows:
         if row is None:
+            continue
+        if consent_required and row.consent is None:
+            out.consent_errors.append(consent_missing(i, f"contacts[{i}].consent"))
             continue
         try:
             parsed = parse_phone(row.phone_number)
@@ -128,6 +160,7 @@ def _to_contacts(out: ValidatedContacts, rows: Iterable[tuple[int, ContactIn | N
             scheduled_at=row.scheduledCallDateTime.astimezone(UTC) if scheduled and row.scheduledCallDateTime else None,
             timezone=row.timezone,
             zones=zones_for(parsed, row.timezone) if zones_for else [],
+            consent=row.consent,
         ))
 
 
@@ -140,13 +173,16 @@ def config_zone_resolver(config: CampaignConfig) -> ZoneResolver | None:
 
 def _row_parse_error(i: int, err: ValidationError) -> dict:
     # (A function of its own: the error's details hold the row, which must not outlive it.)
-    first = err.errors()[0]
+    return _row_error(i, err.errors()[0])
+
+
+def _row_error(i: int, first: Any) -> dict:
     loc = ".".join(str(p) for p in first.get("loc", ()))
     return {"row": i, "field": f"contacts[{i}]" + (f".{loc}" if loc else ""), "message": first.get("msg", "invalid")}
 
 
 def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | None = None,
-                  zones_for: ZoneResolver | None = None) -> ValidatedContacts:
+                  zones_for: ZoneResolver | None = None, consent_required: bool = False) -> ValidatedContacts:
     """Per-row validation of raw JSON rows, for uploads that keep the valid rows.
 
     A row that does not even parse (not an object, no phone number, a bad date) is reported
@@ -156,7 +192,8 @@ def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | N
     The rows are consumed like `validate_contacts` consumes its own: `raw_rows` is empty
     afterwards, and each row goes from JSON to ContactIn to Contact before the next one is
     read, so a row exists in one form at a time and the list in one form at most (the rows
-    not read yet, and the Contacts made so far). `received` is the number of rows.
+    not read yet, and the Contacts made so far). `received` is the number of rows. A row whose
+    consent is malformed, or missing under `consent_required`, refuses the whole request (422).
     """
     out = ValidatedContacts(received=len(raw_rows))
 
@@ -165,15 +202,21 @@ def validate_rows(raw_rows: list, *, scheduled: bool, default_time: datetime | N
             try:
                 row = ContactIn.model_validate(raw)
             except ValidationError as err:
-                out.errors.append(_row_parse_error(i, err))
+                consent = [e for e in err.errors() if is_consent_error(e.get("loc", ()))]
+                if consent:
+                    out.consent_errors.append(_row_error(i, consent[0]))
+                else:
+                    out.errors.append(_row_parse_error(i, err))
                 yield i, None
                 continue
             if default_time is not None and row.scheduledCallDateTime is None:
                 row = row.model_copy(update={"scheduledCallDateTime": default_time})
             yield i, row
 
-    _to_contacts(out, parsed(), scheduled=scheduled, zones_for=zones_for)
+    _to_contacts(out, parsed(), scheduled=scheduled, zones_for=zones_for, consent_required=consent_required)
     # (Rows are read in order, so the errors are in row order already.)
+    out.consent_errors.sort(key=lambda e: e["row"])
+    refuse_consent(out.consent_errors)
     return out
 
 
@@ -329,7 +372,8 @@ async def upload_and_run(
 ) -> UploadAndRunData:
     """Validate, record, start. `body.contacts` is consumed (it becomes the Contacts);
     `fingerprint` is `body_fingerprint` of the request, needed only with an Idempotency-Key."""
-    validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall, zones_for=zone_resolver(body))
+    validated = validate_contacts(body.contacts, scheduled=body.isScheduledCall, zones_for=zone_resolver(body),
+                                  consent_required=settings.consent_required)
     if validated.errors:
         first = validated.errors[0]
         more = f" (and {len(validated.errors) - 1} more)" if len(validated.errors) > 1 else ""

@@ -18,7 +18,7 @@ from campaign_engine.models import CampaignConfig, CampaignStatus
 from campaign_engine.settings import Settings
 from api import appending
 from api.upload_settings import draft_settings
-from campaign_engine.store import roster
+from campaign_engine.store import compliance, roster
 
 
 def _rows(errors: list[dict]) -> list[RowError]:
@@ -51,6 +51,7 @@ async def csv_draft(request: Request, tenant_id: str, client: Client, db: AsyncE
     if created.existing is not None:
         out.message = "Campaign already created by an earlier request with this Idempotency-Key"
         out.status, out.replayed = created.existing.status, True
+    out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, created.config.campaign_id)
     return out
 
 
@@ -82,13 +83,15 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
     appending.refuse_finished(row)
     config = CampaignConfig.model_validate(row.config)
     _check_file(upload, settings)
+    csv_upload.check_consent(*csv_upload.open_rows(upload), settings.consent_required)
+    upload.file.seek(0)
     columns, rows = csv_upload.open_rows(upload)
     from api.campaigns import config_zone_resolver
 
     report = csv_upload.RowReport()
     valid = csv_upload.contacts_of(columns, rows, report, scheduled=config.is_scheduled,
                                    default_time=body.schedule_time, zones_for=config_zone_resolver(config),
-                                   max_rows=settings.max_upload_rows)
+                                   max_rows=settings.max_upload_rows, consent_required=settings.consent_required)
     added = duplicates = 0
     replayed = False
     last = None
@@ -123,10 +126,12 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
         uploaded_count=added, failed_count=report.failed, duplicate_count=duplicates,
         total_contacts=row.total_contacts, errors=_rows(report.errors), replayed=replayed)
     if last is None:
+        out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, campaign_id)
         return out
     if not await appending.tell_campaign(client, tenant_id, campaign_id, last):
         for appended in reversed(pages):  # finished meanwhile: the rows go again
             await roster.withdraw_append(db, tenant_id, campaign_id, appended, None)
         raise await appending.finished_error(client, tenant_id, campaign_id)
     out.status, out.total_contacts = await appending.status_and_total(client, tenant_id, campaign_id)
+    out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, campaign_id)
     return out

@@ -2,7 +2,9 @@
 
 Columns, matched without regard to case, spaces, dashes or underscores: `phone_number` (also
 `phone`, `number`, `mobile`, `phoneNumber`), `name`, `email`, `scheduledCallDateTime`,
-`timezone`; every other column goes into the contact's `custom_data` under its header as
+`timezone`, and the consent's `consent_source`, `consent_obtained_at`, `consent_text`,
+`consent_reference` (a row with any of them carries `consent`); every other column goes into
+the contact's `custom_data` under its header as
 written in the file. Row numbers are the file's own (the header is row 1), so an error names
 the line a spreadsheet shows. A UTF-8 byte order mark is skipped; fields may be quoted (commas
 and line breaks inside quotes are data); the delimiter is a comma, or a semicolon or tab when
@@ -29,6 +31,9 @@ KNOWN_COLUMNS = {
     "phonenumber": "phone_number", "phone": "phone_number", "number": "phone_number", "mobile": "phone_number",
     "mobilenumber": "phone_number", "name": "name", "email": "email",
     "scheduledcalldatetime": "scheduledCallDateTime", "timezone": "timezone",
+    # The contact's consent (issue 14), one column per field.
+    "consentsource": "consent.source", "consentobtainedat": "consent.obtained_at", "consenttext": "consent.text",
+    "consentreference": "consent.reference",
 }
 PHONE_SPELLINGS = ("phone_number", "phone", "number", "mobile")
 
@@ -104,7 +109,10 @@ def row_values(columns: Columns, cells: list[Any]) -> dict[str, Any] | None:
             if text is not None and (text != "" or i < len(columns.headers)):
                 custom[header] = text
         elif text is not None and text.strip():
-            row[field] = text.strip()
+            if field.startswith("consent."):
+                row.setdefault("consent", {})[field.removeprefix("consent.")] = text.strip()
+            else:
+                row[field] = text.strip()
     row.setdefault("phone_number", "")
     row["custom_data"] = custom
     return row

@@ -35,15 +35,22 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import csv_rows
-from api.campaigns import build_config, campaign_id_for_key, start_campaign_workflow, zone_resolver
-from api.errors import ApiError
+from api.campaigns import (
+    build_config,
+    campaign_id_for_key,
+    consent_missing,
+    refuse_consent,
+    start_campaign_workflow,
+    zone_resolver,
+)
+from api.errors import ApiError, is_consent_error
 from api.schemas import CampaignIn, CampaignOut, ContactIn, ContactsReportOut, ExecutionStatusOut, RedialConfigOut
 from api.schemas import UploadAndRunData
 from campaign_engine.models import CampaignConfig, CampaignStatus, Contact
 from campaign_engine.phones import InvalidPhoneNumber, parse_phone
 from campaign_engine.policy.eta import campaign_eta
 from campaign_engine.settings import Settings
-from campaign_engine.store import bulk, repo, roster
+from campaign_engine.store import bulk, compliance, repo, roster
 
 SPOOL_MEMORY = 1024 * 1024
 PAGE = 1000
@@ -185,6 +192,8 @@ class RowReport:
     valid: int = 0
     failed: int = 0
     errors: list[dict] = field(default_factory=list)
+    # Rows whose consent is malformed or missing (CONSENT_REQUIRED): the file is refused (422).
+    consent_errors: list[dict] = field(default_factory=list)
 
     def refuse(self, row: int, column: str, message: str) -> None:
         self.failed += 1
@@ -192,10 +201,56 @@ class RowReport:
             self.errors.append({"row": row, "field": column, "message": message})
 
 
+def consent_error(columns: csv_rows.Columns, n: int, values: dict[str, Any], err: ValidationError | None,
+                  required: bool) -> dict | None:
+    """A file row's consent problem (malformed, or missing under CONSENT_REQUIRED), naming the
+    column as headed; None when its consent is fine."""
+    if err is not None:
+        found = next((e for e in err.errors() if is_consent_error(e.get("loc", ()))), None)
+        if found is None:
+            return None
+        loc = [str(p) for p in found.get("loc", ())]
+        column = columns.header_of(".".join(loc[:2]))
+        return {"row": n, "field": column, "message": found.get("msg", "invalid")}
+    if required and "consent" not in values:
+        return consent_missing(n, "consent_source")
+    return None
+
+
+def check_consent(columns: csv_rows.Columns, rows: Iterator[tuple[int, list[Any]]], required: bool) -> None:
+    """Every row's consent read once, before anything is written (a file appended a page at a
+    time): 422 on the first problem's row and column, each listed."""
+    errors: list[dict] = []
+    for n, cells in rows:
+        values = csv_rows.row_values(columns, cells)
+        if values is None or (not required and "consent" not in values):
+            continue
+        err = None
+        if "consent" in values:
+            try:
+                ContactIn.model_validate({"phone_number": "", "consent": values["consent"]})
+            except ValidationError as exc:
+                err = exc
+        problem = consent_error(columns, n, values, err, required)
+        if problem is not None and len(errors) < MAX_REPORTED_ERRORS:
+            errors.append(problem)
+    refuse_consent(errors, file=True)
+
+
 def contacts_of(columns: csv_rows.Columns, rows: Iterator[tuple[int, list[Any]]], report: RowReport, *,
                 scheduled: bool, default_time: datetime | None, zones_for, max_rows: int,
-                ) -> Iterator[tuple[int, Contact]]:
-    """The valid rows as (file row, Contact), the others counted and reported in `report`."""
+                consent_required: bool = False) -> Iterator[tuple[int, Contact]]:
+    """The valid rows as (file row, Contact), the others counted and reported in `report`. A
+    row whose consent is malformed, or missing under `consent_required`, refuses the file: 422
+    once every row has been read (nothing is written: the caller's transaction rolls back)."""
+    yield from _contacts_of(columns, rows, report, scheduled=scheduled, default_time=default_time,
+                            zones_for=zones_for, max_rows=max_rows, consent_required=consent_required)
+    refuse_consent(report.consent_errors, file=True)
+
+
+def _contacts_of(columns: csv_rows.Columns, rows: Iterator[tuple[int, list[Any]]], report: RowReport, *,
+                 scheduled: bool, default_time: datetime | None, zones_for, max_rows: int,
+                 consent_required: bool) -> Iterator[tuple[int, Contact]]:
     for n, cells in rows:
         values = csv_rows.row_values(columns, cells)
         if values is None:
@@ -207,10 +262,19 @@ def contacts_of(columns: csv_rows.Columns, rows: Iterator[tuple[int, list[Any]]]
         try:
             row = ContactIn.model_validate(values)
         except ValidationError as err:
+            problem = consent_error(columns, n, values, err, consent_required)
+            if problem is not None:
+                if len(report.consent_errors) < MAX_REPORTED_ERRORS:
+                    report.consent_errors.append(problem)
+                continue
             first = err.errors()[0]
             loc = first.get("loc", ())
             column = columns.header_of(str(loc[0])) if loc else "row"
             report.refuse(n, column, first.get("msg", "invalid"))
+            continue
+        if consent_required and row.consent is None:
+            if len(report.consent_errors) < MAX_REPORTED_ERRORS:
+                report.consent_errors.append(consent_missing(n, "consent_source"))
             continue
         if default_time is not None and row.scheduledCallDateTime is None:
             row = row.model_copy(update={"scheduledCallDateTime": default_time})
@@ -228,7 +292,7 @@ def contacts_of(columns: csv_rows.Columns, rows: Iterator[tuple[int, list[Any]]]
             key=0, phone=parsed.e164, masked=parsed.masked, name=row.name, email=row.email,
             custom_data=row.custom_data,
             scheduled_at=row.scheduledCallDateTime.astimezone(UTC) if scheduled and row.scheduledCallDateTime else None,
-            timezone=row.timezone, zones=zones_for(parsed, row.timezone) if zones_for else [])
+            timezone=row.timezone, zones=zones_for(parsed, row.timezone) if zones_for else [], consent=row.consent)
 
 
 def _summary(report: RowReport) -> str:
@@ -265,7 +329,8 @@ async def create_from_file(
                                       fingerprint=upload.fingerprint)
             page: list[tuple[int, Contact]] = []
             valid = contacts_of(columns, rows, report, scheduled=body.isScheduledCall, default_time=default_time,
-                                zones_for=zone_resolver(body), max_rows=settings.max_upload_rows)
+                                zones_for=zone_resolver(body), max_rows=settings.max_upload_rows,
+                                consent_required=settings.consent_required)
             try:
                 for item in valid:
                     if report.failed and not keep_valid:
@@ -329,5 +394,7 @@ async def run_data(db: AsyncEngine, created: Created) -> UploadAndRunData:
         redial_config=RedialConfigOut(enabled=config.redial.enabled, maxAttempts=config.redial.max_attempts,
                                       retryIntervals=config.redial.retry_intervals),
         contacts=ContactsReportOut(received=created.received, accepted=created.total,
-                                   duplicates_merged=created.duplicates),
+                                   duplicates_merged=created.duplicates,
+                                   suppressed=await compliance.suppressed_in_campaign(
+                                       db, config.tenant_id, config.campaign_id)),
     )

@@ -34,6 +34,9 @@ ERROR_DESCRIPTIONS = {
     408: "REQUEST_TIMEOUT: the body did not arrive within BODY_READ_TIMEOUT_SECONDS",
     413: "PAYLOAD_TOO_LARGE: the body is over MAX_BODY_BYTES (an upload: over its contact limit)",
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json",
+    422: "CONSENT_REQUIRED (a contact without `consent` while the deployment sets CONSENT_REQUIRED) or "
+         "INVALID_CONSENT (a contact's `consent` is malformed); `details` name each row and field, nothing "
+         "is written",
     503: "SERVICE_UNAVAILABLE: Temporal or the store does not answer; try again shortly",
 }
 
@@ -88,6 +91,12 @@ def envelope(status: int, code: str, message: str, details: Any = None, headers=
     if details is not None:
         body["details"] = _capped(details)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def is_consent_error(loc: Sequence[Any]) -> bool:
+    """A validation error of a contact's `consent` (by its loc): it refuses the whole request
+    with 422 INVALID_CONSENT, as a contact without consent under CONSENT_REQUIRED does."""
+    return "consent" in [str(p) for p in loc]
 
 
 def _field_path(loc: tuple) -> tuple[str, int | None]:
@@ -145,11 +154,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if too_long is not None:  # the upload-and-run body's `contacts` (max_length)
             msg = too_many_contacts_message((too_long.get("ctx") or {}).get("actual_length"))
             return envelope(413, "PAYLOAD_TOO_LARGE", msg, [{"field": "contacts", "message": msg}])
-        details = validation_details(errors)
+        consent = [e for e in errors if is_consent_error(e.get("loc", ()))]
+        details = validation_details(consent or errors)
         first = details[0]
         message = f"{first['field']}: {first['message']}"
         if len(details) > 1:
             message += f" (and {len(details) - 1} more)"
+        if consent:  # a contact's consent is malformed: refused as a whole, as api.campaigns.refuse_consent
+            return envelope(422, "INVALID_CONSENT", message, details)
         return envelope(400, "BAD_REQUEST", message, details)
 
     @app.exception_handler(StarletteHTTPException)

@@ -150,6 +150,8 @@ class UploadCampaignDataOut(BaseModel):
     errors: list[RowError]
     replayed: bool = Field(False, description="True when an earlier request with the same Idempotency-Key "
                            "and body already did this; nothing was added twice")
+    suppressed_count: int = Field(0, description="Contacts of the campaign whose number is on the tenant's "
+                                  "suppression list now: never dialled, they end with disposition `suppressed`")
 
 
 # --- start, pause, resume, cancel, remove ------------------------------------------------------
@@ -352,6 +354,8 @@ class ContactOut(BaseModel):
     next_action_at: datetime | None
     talk_seconds: float
     reason: str | None
+    consent: dict[str, Any] | None = Field(
+        None, description="The contact's consent as uploaded (source, obtained_at, text, reference), or null")
 
 
 class ContactPageOut(BaseModel):

@@ -147,7 +147,8 @@ def document_errors_as_answered(schema: dict) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {})
-            responses.pop("422", None)
+            if "ErrorEnvelope" not in json.dumps(responses.get("422", {})):  # FastAPI's own, never answered
+                responses.pop("422", None)
             for status, response in responses.items():
                 if str(status)[:1] in ("4", "5") and not response.get("content"):
                     response["content"] = ENVELOPE_CONTENT

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, 
 from pydantic_core import PydanticCustomError, to_json
 
 from api.redial_schemas import RedialConfigIn, reject_unknown_keys
+from campaign_engine.models import Consent
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from campaign_engine.policy.caller_id import parse_strategy
 from campaign_engine.policy.outbound_urls import OutboundUrlError, check_url
@@ -71,6 +72,11 @@ class ContactIn(BaseModel):
         description="ISO 8601 with a time zone (Z or an offset); required when isScheduledCall is true.",
     )
     timezone: str | None = Field(None, description="IANA zone of the contact (else derived from the number)")
+    consent: Consent | None = Field(
+        None, description="The contact's consent to be called: `source`, `obtained_at` (ISO 8601 with a time "
+        "zone) and `text` or `reference`. Stored with the contact and exported; required for every contact "
+        "when the deployment sets CONSENT_REQUIRED (422 CONSENT_REQUIRED otherwise). A malformed one refuses "
+        "the request: 422 INVALID_CONSENT naming the row and field.")
 
     @field_validator("timezone")
     @classmethod

@@ -11,7 +11,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from campaign_engine.calls import NEVER_REDIAL_REASONS, AttemptRecord, CallProgress, Outcome, RedialPolicy
 
@@ -60,6 +61,49 @@ class CampaignStatus(StrEnum):
 
 
 
+# Consent's bounds: a source names where it came from, the text is the wording the person agreed
+# to (a form's or a script's), the reference points at a record kept elsewhere.
+CONSENT_SOURCE_MAX = 200
+CONSENT_TEXT_MAX = 4000
+CONSENT_REFERENCE_MAX = 500
+
+
+class Consent(BaseModel):
+    """A contact's consent to be called (issue 14): where it came from, when it was obtained, and
+    what was agreed (its `text`) or where the record is (`reference`), at least one of them.
+    Stored with the contact and exported; never sent to Temporal (the workflows carry keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=CONSENT_SOURCE_MAX,
+                        description="Where the consent came from, e.g. `web_form`, `ivr`, `paper`")
+    obtained_at: AwareDatetime = Field(description="When it was obtained: ISO 8601 with a time zone")
+    text: str | None = Field(None, max_length=CONSENT_TEXT_MAX, description="The wording agreed to")
+    reference: str | None = Field(None, max_length=CONSENT_REFERENCE_MAX,
+                                  description="Where the record of it is kept (an id, a URL)")
+
+    @model_validator(mode="after")
+    def _checked(self) -> Consent:
+        self.source = self.source.strip()
+        self.text = (self.text or "").strip() or None
+        self.reference = (self.reference or "").strip() or None
+        if not self.source:
+            raise PydanticCustomError("consent_source", "source must not be blank")
+        for name in ("source", "text", "reference"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:  # PostgreSQL's jsonb cannot hold it
+                raise PydanticCustomError("nul_character", "{name} must not contain the NUL character",
+                                          {"name": name})
+        if self.text is None and self.reference is None:
+            raise PydanticCustomError("consent_evidence", "needs `text` (what was agreed to) or `reference` "
+                                      "(where its record is), or both")
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        """As the contacts row's `consent` column holds it (JSON)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
 class Contact(BaseModel):
     """One contact of a campaign, validated and normalised."""
 
@@ -74,6 +118,8 @@ class Contact(BaseModel):
     # The IANA zones the calling window applies in (the contact's own zone, else those of
     # its number, else the window's): resolved once at upload, outside the workflows.
     zones: list[str] = Field(default_factory=list)
+    # Stored with the row, never in a workflow's input (LaunchRow carries no personal data).
+    consent: Consent | None = None
 
     @property
     def label(self) -> str:

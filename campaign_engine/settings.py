@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # At most N calls to one number in a rolling window across the tenant's campaigns, e.g.
     # "3/24h" (campaign_engine/policy/frequency_cap.py); empty: none.
     frequency_cap: str = Field("", validation_alias="FREQUENCY_CAP")
+    # Every uploaded or appended contact must carry `consent` (issue 14): an upload with a contact
+    # without it is refused (422 CONSENT_REQUIRED, nothing written).
+    consent_required: bool = Field(False, validation_alias="CONSENT_REQUIRED")
     # Expected length of a call, used by the ETA until real calls have been observed.
     expected_call_seconds: float = Field(90.0, validation_alias="EXPECTED_CALL_SECONDS")
     # How long the contact workflow waits for the provider's callback before it asks the

@@ -210,3 +210,36 @@ async def test_a_list_that_cannot_be_read_dials_nobody(dev_env, task_queue, carr
             await conn.close()
             await db.dispose()
             ledger.close()
+
+
+async def test_every_upload_answers_how_many_contacts_are_suppressed(engine):
+    """The CSV upload-and-run, the draft upload (JSON and file) and appends report the
+    campaign's suppressed contacts as the JSON upload-and-run does (one count, from the store)."""
+    await suppress(engine, phone(90), phone(93), phone(95))
+    h = engine.headers()
+    csv_head = "phone,name\n"
+    run = await engine.http.post("/uploadCampaignDataAndRun", headers={**h, "Content-Type": "text/csv"},
+                                 params={"campaignName": "DNC CSV", "agentId": "a1"},
+                                 content=(csv_head + f"{phone(90)},A\n{phone(91)},B\n").encode())
+    assert run.status_code == 200, run.text
+    assert run.json()["data"]["contacts"]["suppressed"] == 1
+
+    far = "2035-01-01T00:00:00Z"
+    draft = await engine.http.post("/uploadCampaignData", headers=h, json={
+        "campaign_name": "DNC draft", "agent_id": "a1", "contacts": rows(3, start=91, scheduledCallDateTime=far)})
+    assert draft.status_code == 200, draft.text
+    assert draft.json()["suppressed_count"] == 1  # phone(93)
+    did = draft.json()["campaign_id"]
+    appended = await engine.http.post(f"/campaigns/{did}/contacts", headers=h,
+                                      json={"contacts": rows(2, start=94, scheduledCallDateTime=far)})
+    assert appended.status_code == 200, appended.text
+    assert appended.json()["suppressed_count"] == 2  # phone(93), phone(95): the campaign's, now
+    filed = await engine.http.post("/uploadCampaignData", headers={**h, "Content-Type": "text/csv"},
+                                   params={"campaign_id": did}, content=(csv_head + f"{phone(90)},A\n").encode())
+    assert filed.status_code == 200, filed.text
+    assert filed.json()["suppressed_count"] == 3
+    file_draft = await engine.http.post("/uploadCampaignData", headers={**h, "Content-Type": "text/csv"},
+                                        params={"campaign_name": "DNC file draft", "agent_id": "a1"},
+                                        content=(csv_head + f"{phone(95)},A\n{phone(96)},B\n").encode())
+    assert file_draft.status_code == 200, file_draft.text
+    assert file_draft.json()["suppressed_count"] == 1

@@ -30,7 +30,10 @@ EXPORT_CHUNK = 500
 
 CSV_COLUMNS = ["campaign_id", "contact_index", "phone_number", "name", "email", "custom_data", "contact_state",
                "disposition", "attempt", "attempt_time", "ended_at", "outcome", "duration_seconds", "call_id",
-               "provider", "from_number", "hangup_cause", "recording_url", "reason", "reference_id"]
+               "provider", "from_number", "hangup_cause", "recording_url", "reason", "reference_id",
+               # The contact's consent (issue 14), empty when it has none.
+               "consent_source", "consent_obtained_at", "consent_text", "consent_reference"]
+CONSENT_FIELDS = ("source", "obtained_at", "text", "reference")
 
 
 def _iso(value: datetime | None) -> str:
@@ -49,6 +52,7 @@ def _export_row(campaign_id: str, wf_id: str, r: Row) -> list:
         r.from_number or "", r.hangup_cause or "", r.recording_url or "",
         (r.attempt_reason if called else r.reason) or "",
         idempotency_key(contact_workflow_id(wf_id, r.key), r.attempt) if called else "",
+        *(str((r.consent or {}).get(name) or "") for name in CONSENT_FIELDS),
     ]
 
 

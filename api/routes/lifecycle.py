@@ -58,7 +58,7 @@ from campaign_engine.models import (
     ContactRemoval,
     ContactState,
 )
-from campaign_engine.store import repo, roster
+from campaign_engine.store import compliance, repo, roster
 from campaign_engine.phones import InvalidPhoneNumber, normalize_e164
 from workflows.campaign import CampaignWorkflow
 
@@ -102,7 +102,7 @@ def _row_errors(errors: list[dict]) -> list[RowError]:
     summary="Create a campaign without starting it, or append contacts to one (campaign_id)",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND (campaign_id)"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (appending to a finished "
-                     "campaign)"}, **error_responses(408, 413, 415)},
+                     "campaign)"}, **error_responses(408, 413, 415, 422)},
     # The body is an UploadCampaignDataIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=file_upload_body(openapi_body(UploadCampaignDataIn)),
 )
@@ -125,10 +125,10 @@ async def upload_campaign_data(
     del raw
     if body.campaign_id is not None:
         return await append_rows(client, db, tenant.id, body.campaign_id, body.contacts, body.schedule_time,
-                                 idempotency_key, fingerprint)
+                                 idempotency_key, fingerprint, consent_required=settings.consent_required)
     campaign, scheduled = draft_settings(body)
     validated = validate_rows(body.contacts, scheduled=scheduled, default_time=body.schedule_time,
-                              zones_for=zone_resolver(campaign))
+                              zones_for=zone_resolver(campaign), consent_required=settings.consent_required)
     if not validated.contacts:
         raise ApiError(400, "BAD_REQUEST", "no valid contact in the upload", validated.errors)
     now = datetime.now(UTC)
@@ -147,12 +147,13 @@ async def upload_campaign_data(
         out.campaign_id = existing.campaign_id
         out.message = "Campaign already created by an earlier request with this Idempotency-Key"
         out.status, out.total_contacts, out.replayed = existing.status, existing.total_contacts, True
+    out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant.id, out.campaign_id)
     return out
 
 
 async def append_rows(
     client: Client, db: AsyncEngine, tenant_id: str, campaign_id: str, rows: list, schedule_time: datetime | None,
-    idempotency_key: str | None, fingerprint: str | None,
+    idempotency_key: str | None, fingerprint: str | None, *, consent_required: bool = False,
 ) -> UploadCampaignDataOut:
     """Append the raw `rows` (consumed: see validate_rows): the rows are written to the
     store first, then the campaign is told how far its contacts now go. `fingerprint` is
@@ -160,7 +161,7 @@ async def append_rows(
     row = await appending.campaign_to_append(db, tenant_id, campaign_id)
     config = CampaignConfig.model_validate(row.config)
     validated = validate_rows(rows, scheduled=config.is_scheduled, default_time=schedule_time,
-                              zones_for=config_zone_resolver(config))
+                              zones_for=config_zone_resolver(config), consent_required=consent_required)
     out = UploadCampaignDataOut(
         message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status=row.status,
         uploaded_count=0, failed_count=len(validated.errors), duplicate_count=len(validated.duplicates),
@@ -168,6 +169,7 @@ async def append_rows(
     )
     appending.refuse_finished(row)
     if not validated.contacts:
+        out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, campaign_id)
         return out
     key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
     appended = await roster.append_contacts(db, tenant_id, campaign_id, validated.contacts, key_hash=key_hash,
@@ -184,6 +186,7 @@ async def append_rows(
     out.uploaded_count = appended.added
     out.duplicate_count += appended.duplicates
     out.status, out.total_contacts = await appending.status_and_total(client, tenant_id, campaign_id)
+    out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, campaign_id)
     return out
 
 
@@ -193,12 +196,12 @@ async def append_rows(
     summary="Append contacts to a campaign (draft, running or paused); they are dialled under the same rules",
     responses={400: {"description": "BAD_REQUEST"}, 404: {"description": "NOT_FOUND"},
                409: {"description": "IDEMPOTENCY_KEY_REUSED, or INVALID_CAMPAIGN_STATE (the campaign has "
-                     "finished)"}, **error_responses(408, 413, 415)},
+                     "finished)"}, **error_responses(408, 413, 415, 422)},
     # The body is an AppendContactsIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=openapi_body(AppendContactsIn),
 )
 async def append_contacts(
-    campaign_id: str, request: Request, tenant: TenantDep, client: ClientDep, db: DbDep,
+    campaign_id: str, request: Request, tenant: TenantDep, client: ClientDep, db: DbDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> UploadCampaignDataOut:
     # As upload_campaign_data: the bytes (fingerprinted first under an Idempotency-Key) until
@@ -208,7 +211,7 @@ async def append_contacts(
     body = parse_json_body(AppendContactsIn, raw, request.headers.get("content-type"))
     del raw
     return await append_rows(client, db, tenant.id, campaign_id, body.contacts, body.schedule_time,
-                             idempotency_key, fingerprint)
+                             idempotency_key, fingerprint, consent_required=settings.consent_required)
 
 
 # --- start, pause, resume, cancel ----------------------------------------------------------------

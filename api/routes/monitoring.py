@@ -314,7 +314,7 @@ def _contact_out(r: Row) -> ContactOut:
         index=r.key, phone_number=r.phone, state=state.value, attempts=r.attempts,
         disposition=reported_disposition(state, r.disposition), last_outcome=r.last_outcome,
         next_action=_NEXT_ACTION.get(state), next_action_at=None if state.is_final else r.next_call_at,
-        talk_seconds=r.talk_seconds, reason=r.reason,
+        talk_seconds=r.talk_seconds, reason=r.reason, consent=r.consent,
     )
 
 

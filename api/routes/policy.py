@@ -112,7 +112,7 @@ def _first_call_note(first: datetime, due: datetime, now: datetime, in_past: boo
 
 @router.post("/campaigns/preflight", response_model=PreflightOut,
              summary="Check an upload-and-run body without starting anything",
-             responses=error_responses(408, 413, 415),
+             responses=error_responses(408, 413, 415, 422),
              # The body is a PreflightIn, read here rather than by FastAPI (see api.json_body).
              openapi_extra=openapi_body(PreflightIn))
 async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, db: DbDep) -> PreflightOut:
@@ -123,7 +123,8 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, 
     del raw
     now = datetime.now(UTC)
     validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
-                                        zones_for=campaigns.zone_resolver(body))
+                                        zones_for=campaigns.zone_resolver(body),
+                                        consent_required=settings.consent_required)
     config = campaigns.build_config(body, tenant.id, settings, now)
     # (body.contacts is empty now: validate_rows consumed it.) The rows that became contacts:
     refused = {e["row"] for e in validated.errors} | {d["row"] for d in validated.duplicates}

@@ -23,7 +23,7 @@ router = APIRouter(tags=["campaigns"])
     response_model_by_alias=True,
     summary="Upload contacts and a campaign configuration, and start calling",
     responses={409: {"description": "IDEMPOTENCY_KEY_REUSED (the key came with another body)"},
-               **error_responses(408, 413, 415)},
+               **error_responses(408, 413, 415, 422)},
     # The body is a CampaignIn, read here rather than by FastAPI (see api.json_body).
     openapi_extra=file_upload_body(openapi_body(CampaignIn)),
 )

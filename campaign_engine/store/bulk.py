@@ -21,9 +21,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_engine.models import CampaignConfig, CampaignStatus, Contact, ContactState
+from campaign_engine.store.repo import consent_json
 from campaign_engine.store.tables import campaigns
 
-STAGE_COLUMNS = ["row", "phone", "name", "email", "custom_data", "scheduled_at", "timezone", "zones"]
+STAGE_COLUMNS = ["row", "phone", "name", "email", "custom_data", "scheduled_at", "timezone", "zones", "consent"]
 
 
 @dataclass
@@ -61,7 +62,8 @@ async def begin_campaign(conn: AsyncConnection, config: CampaignConfig, *, statu
         raise CampaignExists(existing.one())
     await conn.execute(text(
         "CREATE TEMPORARY TABLE upload_stage (row integer NOT NULL, phone text NOT NULL, name text, email text, "
-        "custom_data text NOT NULL, scheduled_at timestamptz, timezone text, zones text NOT NULL) ON COMMIT DROP"))
+        "custom_data text NOT NULL, scheduled_at timestamptz, timezone text, zones text NOT NULL, consent text) "
+        "ON COMMIT DROP"))
 
 
 async def stage_page(conn: AsyncConnection, rows: Sequence[tuple[int, Contact]]) -> None:
@@ -71,8 +73,8 @@ async def stage_page(conn: AsyncConnection, rows: Sequence[tuple[int, Contact]])
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     await raw.copy_records_to_table("upload_stage", columns=STAGE_COLUMNS, records=[
-        (n, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at, c.timezone, json.dumps(c.zones))
-        for n, c in rows])
+        (n, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at, c.timezone, json.dumps(c.zones),
+         consent_json(c)) for n, c in rows])
 
 
 async def finish_campaign(conn: AsyncConnection, config: CampaignConfig, *, received: int) -> BulkResult:
@@ -80,9 +82,9 @@ async def finish_campaign(conn: AsyncConnection, config: CampaignConfig, *, rece
     and record the campaign's totals."""
     result = await conn.execute(text(
         "INSERT INTO contacts (tenant_id, campaign_id, key, phone, name, email, custom_data, scheduled_at, "
-        "timezone, zones, state, next_call_at) "
+        "timezone, zones, state, next_call_at, consent) "
         "SELECT :tenant, :campaign, (row_number() OVER (ORDER BY row)) - 1, phone, name, email, "
-        "custom_data::jsonb, scheduled_at, timezone, zones::jsonb, :state, scheduled_at "
+        "custom_data::jsonb, scheduled_at, timezone, zones::jsonb, :state, scheduled_at, consent::jsonb "
         "FROM (SELECT DISTINCT ON (phone) * FROM upload_stage ORDER BY phone, row) AS firsts"),
         {"tenant": config.tenant_id, "campaign": config.campaign_id, "state": ContactState.PENDING.value})
     total = result.rowcount

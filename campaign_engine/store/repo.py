@@ -59,7 +59,7 @@ async def create_campaign(
 
 
 CONTACT_COLUMNS = ["tenant_id", "campaign_id", "key", "phone", "name", "email", "custom_data", "scheduled_at",
-                   "timezone", "zones", "state", "next_call_at"]
+                   "timezone", "zones", "state", "next_call_at", "consent"]
 
 
 async def _copy_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[Contact]) -> None:
@@ -69,7 +69,12 @@ async def _copy_contacts(conn, tenant_id: str, campaign_id: str, rows: Sequence[
     pending = ContactState.PENDING.value
     await raw.copy_records_to_table("contacts", columns=CONTACT_COLUMNS, records=[
         (tenant_id, campaign_id, c.key, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at,
-         c.timezone, json.dumps(c.zones), pending, c.scheduled_at) for c in rows])
+         c.timezone, json.dumps(c.zones), pending, c.scheduled_at, consent_json(c)) for c in rows])
+
+
+def consent_json(contact: Contact) -> str | None:
+    """A contact's consent as the text of its jsonb column (COPY), or None (SQL NULL)."""
+    return json.dumps(contact.consent.stored()) if contact.consent is not None else None
 
 
 async def mark_launched(db: AsyncEngine, tenant_id: str, campaign_id: str) -> None:

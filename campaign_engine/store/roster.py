@@ -159,7 +159,8 @@ async def insert_contacts(conn: AsyncConnection, tenant_id: str, campaign_id: st
     for start in range(0, len(rows), INSERT_PAGE):
         page = [{"tenant_id": tenant_id, "campaign_id": campaign_id, "key": c.key, "phone": c.phone, "name": c.name,
                  "email": c.email, "custom_data": c.custom_data, "scheduled_at": c.scheduled_at,
-                 "timezone": c.timezone, "zones": c.zones, "state": pending, "next_call_at": c.scheduled_at}
+                 "timezone": c.timezone, "zones": c.zones, "state": pending, "next_call_at": c.scheduled_at,
+                 "consent": c.consent.stored() if c.consent is not None else None}
                 for c in rows[start:start + INSERT_PAGE]]
         await conn.execute(insert(contacts).on_conflict_do_nothing(), page)
 

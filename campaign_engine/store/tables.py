@@ -71,6 +71,8 @@ contacts = Table(
     Column("timezone", Text),
     # The IANA zones its calling window applies in (resolved at upload).
     Column("zones", JSONB, nullable=False, server_default="[]"),
+    # The contact's consent (models.Consent: source, obtained_at, text and/or reference), or NULL.
+    Column("consent", JSONB(none_as_null=True)),
     Column("state", String(16), nullable=False),
     Column("disposition", String(16)),
     Column("attempts", Integer, nullable=False, server_default="0"),
