@@ -5,6 +5,7 @@ preflight counting suppressed contacts, and a list that cannot be read dialling 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import asyncpg
@@ -243,3 +244,54 @@ async def test_every_upload_answers_how_many_contacts_are_suppressed(engine):
                                         content=(csv_head + f"{phone(95)},A\n{phone(96)},B\n").encode())
     assert file_draft.status_code == 200, file_draft.text
     assert file_draft.json()["suppressed_count"] == 1
+
+
+class FailedDials(logging.Handler):
+    """The failed attempts of each contact's place_call, as the worker (in this process) logs
+    them: the activity ran, raised, and Temporal retries it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.attempts: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        info = getattr(record, "temporal_activity", None)
+        if isinstance(info, dict) and info.get("activity_type") == "place_call" and record.exc_info \
+                and "suppressions" in str(record.exc_info[1]):
+            wf = str(info.get("workflow_id"))
+            self.attempts[wf] = max(self.attempts.get(wf, 0), int(info.get("attempt", 0)))
+
+
+async def test_a_running_campaign_dials_nobody_while_the_list_is_unreadable(dev_env, task_queue, carrier_db):
+    """End to end (real Temporal, the embedded PostgreSQL): with the suppression table unreadable
+    the campaign's dials fail closed, Temporal retries them and the carrier has no call; once the
+    table is back every contact is called once and the campaign completes."""
+    async with running_engine(dev_env, task_queue, carrier_db) as engine:
+        draft = await engine.http.post("/uploadCampaignData", headers=engine.headers(), json={
+            "campaign_name": "Unreadable", "agent_id": "agent-1", "contacts": rows(3, start=100)})
+        assert draft.status_code == 200, draft.text
+        cid = draft.json()["campaign_id"]
+        url = to_asyncpg(engine.settings.database_url.get_secret_value())
+        conn = await asyncpg.connect(url)
+        failed = FailedDials()
+        logging.getLogger("temporalio.activity").addHandler(failed)
+        try:
+            await conn.execute("ALTER TABLE suppressions RENAME TO suppressions_unreadable")
+            started = await engine.http.post(f"/startCampaignv2/{cid}", headers=engine.headers())
+            assert started.status_code == 200, started.text
+            # Every contact's dial has failed twice (the list read raised) and Temporal retries it.
+            wf = campaign_workflow_id("acme", cid)
+
+            async def attempts() -> list[int]:
+                return [failed.attempts.get(contact_workflow_id(wf, k), 0) for k in range(3)]
+            await wait_for(attempts, lambda a: all(n >= 2 for n in a), timeout=60, what="each contact's dial retried")
+            assert engine.ledger.calls(cid) == []
+            progress = await get(engine, f"/campaigns/{cid}")
+            assert progress["status"] == "in_progress" and progress["by_disposition"] == {}, progress
+        finally:
+            logging.getLogger("temporalio.activity").removeHandler(failed)
+            await conn.execute("ALTER TABLE IF EXISTS suppressions_unreadable RENAME TO suppressions")
+            await conn.close()
+        final = await until_finished(engine, cid)
+        assert final["status"] == "completed" and final["by_disposition"] == {"completed": 3}, final
+        assert sorted(c["to"] for c in engine.ledger.calls(cid)) == [phone(100), phone(101), phone(102)]
