@@ -23,9 +23,9 @@ from campaign_engine.policy.windows import CallingWindow, parse_blackout_dates, 
 __all__ = ["CampaignIn", "ContactIn", "RedialConfigIn", "no_control_characters", "too_many_contacts_message"]
 
 MAX_CONTACTS_PER_REQUEST = 1000
-# A contact's custom_data travels in its workflow's input, with every call to the carrier and
-# agent, and in every webhook; it is in the campaign's history twice (upload and child start),
-# which Temporal ends at 50 MB: 1,000 contacts at 16 KiB stay well within one run's share.
+# A contact's custom_data is read from the store by every dial and webhook, and travels with
+# every call to the carrier and agent and in every webhook (never in Temporal): 16 KiB keeps
+# those requests and the contact's row small.
 MAX_CUSTOM_DATA_BYTES = 16 * 1024
 
 

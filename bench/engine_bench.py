@@ -350,7 +350,7 @@ class Stack:
         log_path = self.tmp / f"{name}-{len(self.procs)}.log"
         if profile and self.args.profile:
             out = Path(self.args.profile) / f"{name}-{len(self.procs)}.{self.args.profile_format}"
-            cmd = [self.args.py_spy, "record", "--nonblocking", "--rate", "50", "--format",
+            cmd = [self.args.py_spy, "record", "--nonblocking", "--rate", str(self.args.profile_rate), "--format",
                    self.args.profile_format, "-o", str(out), "--", *cmd]
         fh = open(log_path, "wb")  # noqa: SIM115 - closed with the process
         popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
@@ -1367,6 +1367,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "workers then are the bottleneck, as pods with a CPU limit are, and --multi shows what more add")
     p.add_argument("--profile", metavar="DIR", help="run workers and API under py-spy, write profiles here")
     p.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
+    p.add_argument("--profile-rate", type=int, default=50, help="py-spy samples per second")
     venv_py_spy = Path(sys.executable).parent / "py-spy"  # the venv's, also when it is not activated
     p.add_argument("--py-spy", default=str(venv_py_spy) if venv_py_spy.exists() else shutil.which("py-spy") or "py-spy")
     p.add_argument("--json-out", help="also write every measurement to this JSON file")
