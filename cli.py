@@ -27,7 +27,8 @@ from pathlib import Path
 
 from campaign_engine import upload_cli
 from campaign_engine.config_errors import ServerDied, run_reporting
-from campaign_engine.policy import legal_hours
+from campaign_engine.policy import legal_hours, tenant_policies
+from campaign_engine.policy.tenant_policies import parse_tenant_policies
 from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
@@ -141,6 +142,9 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
                 lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
                 lines.append(f"  data           {settings.data_dir.resolve()}")
             lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
+            overrides = tenant_policies.summary(parse_tenant_policies(settings.tenant_policies))
+            if overrides:
+                lines.append(f"  {overrides}")
             if metrics_server is not None:
                 lines.append(f"  worker metrics http://{settings.metrics_host}:{settings.metrics_port}/metrics")
             lines.append(f"  API key        {api_key}   (header x-api-key)")

@@ -136,11 +136,17 @@ class AuditMiddleware:
             answer = {}
         event = _event(found[0], found[1], answer if isinstance(answer, dict) else {})
         events = [event]
-        if event["action"] in CREATES and getattr(app.state.settings, "legal_hours", "auto") == "off":
-            # Legal calling hours lifted for this campaign by the deployment (LEGAL_HOURS=off).
-            events.append({"action": "legal_hours.override", "campaign_id": event["campaign_id"], "subject": None,
-                           "details": {"LEGAL_HOURS": "off", "effect": "the campaign calls whenever its own "
-                                       "callingWindow allows, whatever the law of the contact's location"}})
+        settings = app.state.settings
+        if event["action"] in CREATES:
+            tenant_widens = settings.widenings(who[0])
+            if settings.legal_hours == "off" and settings.legal_hours_for(who[0]) == "off":
+                # Legal calling hours lifted for this campaign by the deployment (LEGAL_HOURS=off).
+                events.append({"action": "legal_hours.override", "campaign_id": event["campaign_id"], "subject": None,
+                               "details": {"LEGAL_HOURS": "off", "effect": "the campaign calls whenever its own "
+                                           "callingWindow allows, whatever the law of the contact's location"}})
+            # The tenant's overrides that widen the deployment's rules (TENANT_POLICIES).
+            events.extend({"action": w["action"], "campaign_id": event["campaign_id"], "subject": None,
+                           "details": w["details"]} for w in tenant_widens)
         try:
             for e in events:
                 await compliance.record_audit(app.state.db, who[0], who[1], e["action"], campaign_id=e["campaign_id"],

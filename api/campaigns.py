@@ -317,8 +317,10 @@ def build_config(body: CampaignIn, tenant_id: str, settings: Settings, now: date
         calls_per_second=body.callsPerSecond,
         notification_webhook_url=body.notificationWebhookUrl,
         calling_window=body.callingWindow,
-        legal_hours=settings.legal_hours_apply(provider),
-        frequency_caps=[parse_cap(c) for c in (settings.frequency_cap, body.frequencyCap) if c],
+        # The deployment's rules, or the tenant's overrides of them (TENANT_POLICIES); the
+        # campaign's own cap only adds to them.
+        legal_hours=settings.legal_hours_apply(provider, tenant_id),
+        frequency_caps=[parse_cap(c) for c in (settings.frequency_cap_for(tenant_id), body.frequencyCap) if c],
         blackout_dates=parse_blackout_dates(body.blackoutDates),
         redial_rules=body.redialConfig.rules() if body.redialConfig else None,
         from_numbers=body.fromNumbers,

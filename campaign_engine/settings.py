@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign_engine import api_keys
+from campaign_engine.policy.tenant_policies import TenantPolicy, parse_tenant_policies, widenings
 
 # The telephony providers a deployment can select (activities.providers.registry).
 PROVIDERS = ("simulated", "twilio", "http")
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     # At most N calls to one number in a rolling window across the tenant's campaigns, e.g.
     # "3/24h" (campaign_engine/policy/frequency_cap.py); empty: none.
     frequency_cap: str = Field("", validation_alias="FREQUENCY_CAP")
+    # Per-tenant overrides of FREQUENCY_CAP and LEGAL_HOURS (campaign_engine/policy/tenant_policies.py):
+    # {"tenant": {"frequency_cap": "5/24h" or "", "legal_hours": "auto|on|off"}}; a widening is audited.
+    tenant_policies: str = Field("", validation_alias="TENANT_POLICIES")
     # Every uploaded or appended contact must carry `consent` (issue 14): an upload with a contact
     # without it is refused (422 CONSENT_REQUIRED, nothing written).
     consent_required: bool = Field(False, validation_alias="CONSENT_REQUIRED")
@@ -130,13 +134,33 @@ class Settings(BaseSettings):
     def resolved_simulated_carrier_db(self) -> Path:
         return self.simulated_carrier_db or (self.data_dir / "simulated-carrier.sqlite3")
 
-    def legal_hours_apply(self, provider: str) -> bool:
+    def legal_hours_apply(self, provider: str, tenant_id: str | None = None) -> bool:
         """Whether a campaign on `provider` calls only inside legal hours
         (campaign_engine/policy/legal_hours.py): real providers unless LEGAL_HOURS=off, the
-        simulated carrier only with LEGAL_HOURS=on."""
-        if self.legal_hours == "off":
+        simulated carrier only with LEGAL_HOURS=on; the tenant's override instead, if any."""
+        mode = self.legal_hours_for(tenant_id)
+        if mode == "off":
             return False
-        return self.legal_hours == "on" or provider != "simulated"
+        return mode == "on" or provider != "simulated"
+
+    def tenant_policy(self, tenant_id: str | None) -> TenantPolicy | None:
+        """The tenant's overrides (TENANT_POLICIES), if it has any."""
+        return _policies(self.tenant_policies).get(tenant_id) if tenant_id is not None else None
+
+    def legal_hours_for(self, tenant_id: str | None) -> str:
+        """LEGAL_HOURS, or the tenant's override of it."""
+        policy = self.tenant_policy(tenant_id)
+        return policy.legal_hours if policy is not None and policy.legal_hours is not None else self.legal_hours
+
+    def frequency_cap_for(self, tenant_id: str | None) -> str:
+        """FREQUENCY_CAP, or the tenant's override of it ("" for none)."""
+        policy = self.tenant_policy(tenant_id)
+        return policy.frequency_cap if policy is not None and policy.frequency_cap is not None else self.frequency_cap
+
+    def widenings(self, tenant_id: str) -> list[dict]:
+        """How the tenant's overrides widen the deployment's rules (audited per campaign)."""
+        return widenings(self.tenant_policy(tenant_id), frequency_cap=self.frequency_cap,
+                         legal_hours=self.legal_hours)
 
     def dial_task_queue(self, provider: str) -> str:
         """Task queue of the place_call activity for one provider (carrier account)."""
@@ -166,6 +190,12 @@ class Settings(BaseSettings):
         if value.strip():
             parse_cap(value)
         return value.strip()
+
+    @field_validator("tenant_policies")
+    @classmethod
+    def _tenant_policies(cls, value: str) -> str:
+        _policies(value)
+        return value
 
     @field_validator("simulated_outcomes")
     @classmethod
@@ -198,6 +228,11 @@ class Settings(BaseSettings):
         if value not in PROVIDERS:
             raise ValueError(f"{value[:40]!r} is not one of {', '.join(PROVIDERS)}")
         return value
+
+
+@lru_cache(maxsize=8)
+def _policies(text: str) -> dict[str, TenantPolicy]:
+    return parse_tenant_policies(text)
 
 
 @lru_cache
