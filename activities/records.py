@@ -45,10 +45,15 @@ class RecordActivities:
                                         changes.flush, changes.campaign_id, row.flushed)
                 return CampaignProgress.model_validate(row.progress)
             await roster.write_changes(conn, changes)
-            figures = await roster.row_figures(conn, changes.tenant_id, changes.campaign_id)
-            eta = (row.progress or {}).get("estimated_completion") if row is not None else None
-            if changes.with_eta:
+            last = CampaignProgress.model_validate(row.progress) if row is not None and row.progress else None
+            if changes.recount or last is None:
+                figures = await roster.row_figures(conn, changes.tenant_id, changes.campaign_id)
                 eta = self._eta(changes, await roster.eta_rows(conn, changes.tenant_id, changes.campaign_id))
+            else:  # a large campaign between recounts: the counts as last counted
+                figures = roster.RowFigures(
+                    by_state=last.by_state, by_disposition=last.by_disposition, redials_made=last.redials_made,
+                    pending_redials=last.pending_redials, next_redial_at=last.next_redial_at)
+                eta = last.estimated_completion
             progress = _progress(changes, figures, eta)
             await conn.execute(campaigns.update().where(
                 campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id,

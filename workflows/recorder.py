@@ -28,9 +28,11 @@ with workflow.unsafe.imports_passed_through():
 # The store gets what changed at most this often, and at once past RECORD_BATCH contacts.
 RECORD_EVERY = timedelta(seconds=1)
 RECORD_BATCH = 500
-# The completion estimate reads every open row: past this many contacts, at most this often.
-ETA_LARGE_CAMPAIGN = 10_000
-ETA_EVERY = timedelta(seconds=10)
+# Counting the rows by state and the completion estimate read every row of the campaign:
+# past this many contacts, at most this often (and at every change of status, every flush an
+# operation waits for, and the last).
+RECOUNT_LARGE_CAMPAIGN = 10_000
+RECOUNT_EVERY = timedelta(seconds=10)
 # Retried until the store answers: nothing is lost while it is down, the campaign waits.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -49,7 +51,7 @@ class Recorder:
         self.cancel_from_key: int | None = None
         self._written: CampaignCounters | None = None
         self.progress: CampaignProgress | None = None  # as the last flush wrote it
-        self._eta_at: datetime | None = None
+        self._recounted_at: datetime | None = None
         self._started = 0
         self._done = 0
         self._requested = False
@@ -81,23 +83,23 @@ class Recorder:
             await self._flush()
 
     async def _flush(self) -> None:
-        self._requested = False
+        asked, self._requested = self._requested, False
         self._started += 1
         number = self._started
         if self._due():
             counters = self._counters()
             now = workflow.now()
-            with_eta = (counters.total_contacts <= ETA_LARGE_CAMPAIGN or self._eta_at is None
-                        or now - self._eta_at >= ETA_EVERY or counters.finished_at is not None
-                        or (self._written is not None and self._written.status != counters.status))
-            if with_eta:
-                self._eta_at = now
+            recount = (counters.total_contacts <= RECOUNT_LARGE_CAMPAIGN or self._recounted_at is None
+                       or now - self._recounted_at >= RECOUNT_EVERY or counters.finished_at is not None
+                       or asked or (self._written is not None and self._written.status != counters.status))
+            if recount:
+                self._recounted_at = now
             self._state.flushes += 1
             changes = CampaignChanges(
                 tenant_id=self._config.tenant_id, campaign_id=self._config.campaign_id,
                 flush=self._state.flushes, counters=counters,
                 config=self._config, config_changed=self.config_changed, contacts=list(self._changes.values()),
-                attempts=self._attempts, cancel_from_key=self.cancel_from_key, with_eta=with_eta,
+                attempts=self._attempts, cancel_from_key=self.cancel_from_key, recount=recount,
             )
             self._changes, self._attempts, self.config_changed, self.cancel_from_key = {}, [], False, None
             self._written = counters

@@ -98,4 +98,6 @@ class CampaignChanges(BaseModel):
     attempts: list[EndedAttempt] = Field(default_factory=list)
     # Cancel: every contact from this key on that was never launched ends canceled.
     cancel_from_key: int | None = None
-    with_eta: bool = True  # estimate the completion again (it reads every open row)
+    # Count the rows by state again and estimate the completion (each reads every row of
+    # the campaign); otherwise the progress keeps the counts of the last recount.
+    recount: bool = True
