@@ -26,24 +26,20 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from campaign_engine.contract import Activity, CampaignSignal, ContactQuery, ContactSignal
+    from campaign_engine.contract import CampaignSignal, ContactQuery, ContactSignal
     from campaign_engine.ids import contact_workflow_id, idempotency_key
     from campaign_engine.models import (
         AttemptRecord,
         AttemptReport,
         CallOutcome,
-        CallRequest,
         ContactCallInput,
         ContactState,
         ContactStatus,
         DialGrant,
         DialRequest,
         Outcome,
-        PlacedCall,
         RedialUpdate,
     )
     from campaign_engine.policy.legal_hours import narrowed
@@ -52,20 +48,11 @@ with workflow.unsafe.imports_passed_through():
     from campaign_engine.policy.windows import is_open, next_open, window_state
 
     from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
+    from workflows import dial
     from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
 
-# Placing a call is one short HTTP request; retry transient provider errors for a while.
-PLACE_CALL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    non_retryable_error_types=["ProviderAuthError"],
-)
-PLACE_CALL_TIMEOUT = timedelta(seconds=30)
-PLACE_CALL_GIVE_UP = timedelta(hours=1)
 # After a provider auth failure, how long before the contact asks to dial again by itself.
 AUTH_FAILURE_RECHECK = timedelta(minutes=15)
-MAX_POLL_INTERVAL_SECONDS = 900.0
 
 @workflow.defn
 class ContactCallWorkflow:
@@ -335,82 +322,24 @@ class ContactCallWorkflow:
                 return False
 
     async def _call(self, attempt: int) -> AttemptRecord | None:
-        """Place one call and wait for its final outcome. None: credentials refused."""
-        cfg, contact = self._input.config, self._input.contact
+        """Place one call and wait for its final outcome (workflows/dial.py). None: no call
+        was made (the provider refused our credentials, or a frequency cap held the number)."""
+        cfg = self._input.config
         placed_at = workflow.now()
         self._set(ContactState.DIALING, f"call {attempt} of {self._max_attempts}", placed_at)
-        request = CallRequest(
-            idempotency_key=idempotency_key(self._wf_id, attempt),
-            contact_workflow_id=self._wf_id,
-            attempt=attempt,
-            campaign_id=cfg.campaign_id,
-            tenant_id=cfg.tenant_id,
-            agent_id=cfg.agent_id,
-            contact_key=contact.key,
-            exclude_call_ids=[a.call_id for a in self._attempts if a.call_id],
-            from_numbers=cfg.from_numbers,
-            caller_id_strategy=cfg.caller_id_strategy,
-            context_based=cfg.is_context_based,
-            # Tell a machine from a person (the provider's deployment setting can turn it off).
-            detect_voicemail=True,
+        request = dial.call_request(
+            self._input, self._wf_id, attempt, [a.call_id for a in self._attempts if a.call_id],
             # The campaign decided the dial when it granted it (pacing is counted there). It
             # must not change when a crashed workflow task runs the dial again (a local
             # activity's input is computed anew): the provider looks for calls since then.
-            attempt_started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
+            started_at=self._grants.get(attempt) or self._granted_with_start(attempt) or placed_at,
             due_at=self._due.get(attempt),
-            provider=cfg.provider,
-            frequency_caps=cfg.frequency_caps,
-            legal_hours=cfg.legal_hours,
         )
-        summary = f"dial {contact.label} (call {attempt})"
         try:
-            if cfg.dial_task_queue:
-                # A carrier account with a calls-per-second cap: its own task queue, which the
-                # server rate-limits across every worker and campaign.
-                placed = await workflow.execute_activity(
-                    Activity.PLACE_CALL, request, result_type=PlacedCall, task_queue=cfg.dial_task_queue,
-                    start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
-                    retry_policy=PLACE_CALL_RETRY, summary=summary,
-                )
-            else:
-                # No shared cap: a local activity, run by this worker inside the workflow task.
-                # It saves the activity task's round trip and three history events per call,
-                # so a freed slot is redialled sooner. A retry after a crash is as safe as an
-                # activity's: the provider dials once per idempotency key.
-                placed = await workflow.execute_local_activity(
-                    Activity.PLACE_CALL, request, result_type=PlacedCall,
-                    start_to_close_timeout=PLACE_CALL_TIMEOUT, schedule_to_close_timeout=PLACE_CALL_GIVE_UP,
-                    retry_policy=PLACE_CALL_RETRY, summary=summary,
-                )
-        except FailureError as err:
-            # A local activity's failure can arrive as the activity's own error, unwrapped.
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if isinstance(cause, ApplicationError) and cause.type == "ProviderAuthError":
-                self._reason = f"provider refused the credentials: {cause.message}"
-                await self._signal_campaign(
-                    CampaignSignal.PROVIDER_BLOCKED, DialRequest(key=contact.key, attempt=attempt, blocked_reason=self._reason)
-                )
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._stop is not None, timeout=AUTH_FAILURE_RECHECK,
-                        timeout_summary="provider credentials refused; waiting",
-                    )
-                except asyncio.TimeoutError:
-                    pass
-                return None
-            # The provider kept failing for an hour: count it as a failed call.
-            placed = PlacedCall(
-                call_id=f"unplaced:{request.idempotency_key}",
-                provider=cfg.provider,
-                outcome=CallOutcome(
-                    call_id=f"unplaced:{request.idempotency_key}",
-                    attempt=attempt,
-                    outcome=Outcome.FAILED,
-                    hangup_cause="NETWORK_ERROR",
-                    reason=f"the call could not be placed: {err.cause or err}",
-                ),
-            )
-
+            placed = await dial.place(request, cfg.dial_task_queue, f"dial {self._input.contact.label} (call {attempt})")
+        except dial.CredentialsRefused as refused:
+            await self._credentials_refused(attempt, refused.reason)
+            return None
         if placed.capped_until is not None:
             # A frequency cap holds the number: no call was made, the attempt is not used.
             await self._wait_capped(placed.capped_until, placed.capped_reason)
@@ -421,15 +350,20 @@ class ContactCallWorkflow:
         self._attempts.append(record)  # visible to the status query while the call runs
         outcome = placed.outcome if placed.outcome is not None and placed.outcome.is_final else None
         if outcome is None:
-            outcome = await self._await_outcome(attempt, placed, request)
-        record.outcome = outcome.outcome
-        record.ended_at = outcome.ended_at or workflow.now()
-        record.duration_seconds = outcome.duration_seconds
-        record.hangup_cause = outcome.hangup_cause
-        record.reason = outcome.reason or record.reason
-        record.recording_url = outcome.recording_url
-        record.analysis = outcome.analysis
+            outcome = await dial.await_outcome(cfg, attempt, placed, request, self._outcomes)
+        dial.record_outcome(record, outcome)
         return record
+
+    async def _credentials_refused(self, attempt: int, reason: str) -> None:
+        """The provider refused our credentials: the campaign pauses; this contact waits."""
+        self._reason = f"provider refused the credentials: {reason}"
+        await self._signal_campaign(CampaignSignal.PROVIDER_BLOCKED, DialRequest(
+            key=self._input.contact.key, attempt=attempt, blocked_reason=self._reason))
+        try:
+            await workflow.wait_condition(lambda: self._stop is not None, timeout=AUTH_FAILURE_RECHECK,
+                                          timeout_summary="provider credentials refused; waiting")
+        except asyncio.TimeoutError:
+            pass
 
     async def _wait_capped(self, until: datetime, reason: str | None) -> None:
         """Held by a frequency cap: state `capped` until the cap allows the next call (a
@@ -443,50 +377,6 @@ class ContactCallWorkflow:
         if attempt == 1 and self._input.first_call_granted:
             return workflow.info().workflow_start_time
         return None
-
-    async def _await_outcome(self, attempt: int, placed: PlacedCall, request: CallRequest) -> CallOutcome:
-        cfg = self._input.config
-        wait = max(1.0, min(placed.poll_after_seconds, cfg.call_outcome_timeout_seconds))
-        give_up_at = request.attempt_started_at + timedelta(seconds=cfg.call_max_seconds)
-        # A callback that came before the call id was known must be for this call.
-        early = self._outcomes.get(attempt)
-        if early is not None and early.call_id != placed.call_id:
-            del self._outcomes[attempt]
-        while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: attempt in self._outcomes,
-                    timeout=timedelta(seconds=wait),
-                    timeout_summary=f"no callback for call {attempt}: ask the provider",
-                )
-                return self._outcomes[attempt]
-            except asyncio.TimeoutError:
-                pass
-            try:
-                status = await workflow.execute_activity(
-                    Activity.FETCH_CALL_STATUS,
-                    request.model_copy(update={"call_id": placed.call_id}),
-                    result_type=CallOutcome,
-                    start_to_close_timeout=PLACE_CALL_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10),
-                    summary=f"status of call {attempt}",
-                )
-            except ActivityError as err:  # the provider is unreachable: keep waiting, ask later
-                workflow.logger.warning("status of call %s unknown: %s", attempt, err.cause or err)
-                status = CallOutcome(call_id=placed.call_id, attempt=attempt)
-            if status.is_final:
-                status.attempt = attempt
-                self._outcomes.setdefault(attempt, status)
-                return self._outcomes[attempt]
-            if workflow.now() >= give_up_at:
-                return CallOutcome(
-                    call_id=placed.call_id,
-                    attempt=attempt,
-                    outcome=Outcome.FAILED,
-                    hangup_cause="NETWORK_ERROR",
-                    reason=f"no final outcome from the provider within {describe_wait(cfg.call_max_seconds)}",
-                )
-            wait = min(wait * 2, MAX_POLL_INTERVAL_SECONDS)
 
     async def _end(self, state: ContactState, disposition: Outcome | None, reason: str | None,
                    record: AttemptRecord | None = None) -> ContactStatus:
