@@ -13,11 +13,9 @@ report as its result instead: the run that started it sees the child's completio
 so the signal would cost two workflow tasks and five history events for nothing. A run that
 continues as new first tells such children still open to report by signal.
 
-Customer webhooks (`notificationWebhookUrl`): after each attempt the `call.ended` delivery is
-started and not awaited, so the contact goes on at once (redial wait, next call). The handles
-are kept and awaited only at the very end, after the final report to the campaign; a delivery
-that gave up (24 h of retries) is logged, never raised. So a failing receiver keeps only this
-contact's workflow open, never blocks the campaign, and never fails the contact.
+The `call.ended` webhook of each attempt is started and not awaited (the contact goes on at
+once); the deliveries are awaited at the very end, after the final report, so a failing
+receiver keeps only this workflow open (workflows/webhook_delivery.py).
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import CampaignSignal, ContactQuery, ContactSignal
-    from campaign_engine.ids import contact_workflow_id, idempotency_key
+    from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import (
         AttemptRecord,
         AttemptReport,
@@ -47,9 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from campaign_engine.policy.redial_rules import decide_next_call
     from campaign_engine.policy.windows import is_open, next_open, window_state
 
-    from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
     from workflows import dial
-    from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
+    from workflows.webhook_delivery import await_webhook_deliveries, start_call_ended
 
 # After a provider auth failure, how long before the contact asks to dial again by itself.
 AUTH_FAILURE_RECHECK = timedelta(minutes=15)
@@ -398,31 +395,12 @@ class ContactCallWorkflow:
         return await self._end(state, last, self._stop.reason)
 
     def _notify_attempt(self, record: AttemptRecord, next_call_at) -> None:
-        """Start the `call.ended` customer webhook for an ended attempt, without waiting.
-
-        The delivery runs while the contact goes on (redial wait, next call); `_end` awaits
-        whatever is still pending after the final report, and a delivery that gave up after a
-        day is logged, not raised: webhooks never block or fail the campaign.
-        """
-        cfg = self._input.config
-        if not cfg.notification_webhook_url:
-            return
-        delivery_id = call_delivery_id(self._wf_id, record.attempt)
-        self._deliveries.append(start_webhook_delivery(WebhookDelivery(
-            url=cfg.notification_webhook_url,
-            tenant_id=cfg.tenant_id,
-            delivery_id=delivery_id,
-            event=CALL_ENDED,
-            # The contact's number and data are added by the activity, from the store.
-            contact_key=self._input.contact.key,
-            payload=call_ended_document(
-                cfg, record,
-                delivery_id=delivery_id,
-                reference_id=idempotency_key(self._wf_id, record.attempt),
-                max_attempts=self._max_attempts,
-                next_call_at=next_call_at,
-            ),
-        )))
+        """Start the `call.ended` customer webhook for an ended attempt, without waiting
+        (`_end` awaits what is still pending, after the final report)."""
+        handle = start_call_ended(self._input.config, self._wf_id, self._input.contact.key, record,
+                                  max_attempts=self._max_attempts, next_call_at=next_call_at)
+        if handle is not None:
+            self._deliveries.append(handle)
 
     async def _report(self, state: ContactState, record: AttemptRecord | None, *,
                       next_call_at=None, disposition: Outcome | None = None) -> None:

@@ -14,8 +14,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import WebhookDelivery
+    from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
     from campaign_engine.contract import Activity
+    from campaign_engine.ids import idempotency_key
+    from campaign_engine.models import AttemptRecord, CampaignConfig
 
 # Customer webhooks (notificationWebhookUrl): retried with backoff up to hourly, for a day.
 WEBHOOK_RETRY = RetryPolicy(
@@ -48,3 +50,19 @@ async def await_webhook_deliveries(handles: Sequence[workflow.ActivityHandle]) -
             await handle
         except ActivityError as err:
             workflow.logger.warning("customer webhook not delivered: %s", err.cause or err)
+
+
+def start_call_ended(cfg: CampaignConfig, contact_wf_id: str, key: int, record: AttemptRecord, *,
+                     max_attempts: int, next_call_at) -> workflow.ActivityHandle | None:
+    """The `call.ended` webhook of an ended attempt, started (None: the campaign has no
+    notificationWebhookUrl). The activity adds the contact's number and data, from the store."""
+    if not cfg.notification_webhook_url:
+        return None
+    delivery_id = call_delivery_id(contact_wf_id, record.attempt)
+    return start_webhook_delivery(WebhookDelivery(
+        url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id, event=CALL_ENDED,
+        contact_key=key,
+        payload=call_ended_document(cfg, record, delivery_id=delivery_id,
+                                    reference_id=idempotency_key(contact_wf_id, record.attempt),
+                                    max_attempts=max_attempts, next_call_at=next_call_at),
+    ))
