@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from activities.providers.http_agent import HttpAgentProvider
 from activities.providers.http_agent_settings import HttpAgentSettings
-from activities.providers.twilio import TwilioProvider
+from activities.providers.twilio_provider import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings
 from activities.webhook_settings import WebhookSettings
 from campaign_engine.config_errors import ConfigError

@@ -28,16 +28,16 @@ from starlette.routing import Route
 
 from activities.providers.base import ProviderAuthError, ProviderError
 from activities.providers.twilio import (
-    ProviderConfigError,
-    TwilioProvider,
     build_status_callback_url,
-    map_twilio_status,
     parse_callback_query,
     parse_form_body,
     parse_twilio_callback,
     verify_twilio_signature,
 )
+from activities.providers.twilio_provider import TwilioProvider
+from activities.providers.twilio_rest import ProviderConfigError
 from activities.providers.twilio_settings import TwilioSettings
+from activities.providers.twilio_status import map_twilio_status
 from campaign_engine.models import CallOutcome, CallProgress, CallRequest, Outcome
 from tests.fakes.serve import serve_asgi
 from tests.fakes.twilio_double import TwilioDouble, twilio_signature

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from activities.providers.base import TelephonyProvider
 from activities.providers.http_agent import HttpAgentProvider
 from activities.providers.http_agent_settings import HttpAgentSettings
-from activities.providers.twilio import TwilioProvider
+from activities.providers.twilio_provider import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings
 from activities.providers.simulated import CarrierLedger, SimulatedCarrier
 from campaign_engine.contract import ContactSignal
