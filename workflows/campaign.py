@@ -18,12 +18,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastRequest
-    from activities.webhooks import (
-        CAMPAIGN_COMPLETED,
-        WebhookDelivery,
-        campaign_completed_document,
-        campaign_delivery_id,
-    )
     from campaign_engine import search_attributes as sa
     from campaign_engine.contract import Activity, CampaignQuery, CampaignSignal, CampaignUpdate, ContactSignal
     from campaign_engine.ids import contact_workflow_id
@@ -48,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import auto_pause
     from workflows.admission import Admission
     from workflows.child_results import ChildResults
-    from workflows.webhook_delivery import await_webhook_deliveries, start_webhook_delivery
+    from workflows.webhook_delivery import await_webhook_deliveries, start_campaign_completed, start_campaign_paused
     from workflows.launcher import Launcher
     from workflows.liveness import Liveness
     from workflows import campaign_view as view
@@ -177,7 +171,8 @@ class CampaignWorkflow:
             by_disposition=progress.by_disposition, outcome_counts=dict(st.outcome_counts),
             calls_placed=st.calls_placed, started_at=st.started_at, finished_at=st.finished_at,
         )
-        await self._notify_finished(summary)
+        # The campaign-completed webhook, once the final status is recorded.
+        await await_webhook_deliveries([n for n in [start_campaign_completed(self._config, summary)] if n])
         await self._notices_sent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
@@ -196,24 +191,8 @@ class CampaignWorkflow:
         st.auto_pauses += 1
         workflow.logger.warning("campaign %s: %s", cfg.campaign_id, reason)
         self._publish()
-        if cfg.notification_webhook_url:
-            delivery_id = f"{workflow.info().workflow_id}/paused-{st.auto_pauses}"
-            self._notices.append(start_webhook_delivery(WebhookDelivery(
-                url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id,
-                event=auto_pause.CAMPAIGN_PAUSED,
-                payload=auto_pause.paused_document(cfg, st, delivery_id=delivery_id, paused_at=st.paused_at))))
-
-    async def _notify_finished(self, summary: CampaignSummary) -> None:
-        """The campaign-completed customer webhook, after the final status is recorded; one
-        that gave up after a day is logged only."""
-        cfg = self._config
-        if not cfg.notification_webhook_url:
-            return
-        delivery_id = campaign_delivery_id(workflow.info().workflow_id)
-        await await_webhook_deliveries([start_webhook_delivery(WebhookDelivery(
-            url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id,
-            event=CAMPAIGN_COMPLETED, payload=campaign_completed_document(cfg, summary, delivery_id=delivery_id),
-        ))])
+        if (notice := start_campaign_paused(cfg, st)) is not None:
+            self._notices.append(notice)
 
     # --- dispatch: grants, stops, broadcasts ---------------------------------------------
 

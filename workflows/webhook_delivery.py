@@ -14,10 +14,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import CALL_ENDED, WebhookDelivery, call_delivery_id, call_ended_document
+    from activities.webhooks import (
+        CALL_ENDED,
+        CAMPAIGN_COMPLETED,
+        WebhookDelivery,
+        call_delivery_id,
+        call_ended_document,
+        campaign_completed_document,
+        campaign_delivery_id,
+    )
     from campaign_engine.contract import Activity
     from campaign_engine.ids import idempotency_key
-    from campaign_engine.models import AttemptRecord, CampaignConfig
+    from campaign_engine.models import AttemptRecord, CampaignConfig, CampaignState, CampaignSummary
+    from workflows import auto_pause
 
 # Customer webhooks (notificationWebhookUrl): retried with backoff up to hourly, for a day.
 WEBHOOK_RETRY = RetryPolicy(
@@ -66,3 +75,24 @@ def start_call_ended(cfg: CampaignConfig, contact_wf_id: str, key: int, record: 
                                     reference_id=idempotency_key(contact_wf_id, record.attempt),
                                     max_attempts=max_attempts, next_call_at=next_call_at),
     ))
+
+
+def start_campaign_paused(cfg: CampaignConfig, st: CampaignState) -> workflow.ActivityHandle | None:
+    """The campaign.paused webhook of a campaign that paused itself (workflows/auto_pause.py)."""
+    if not cfg.notification_webhook_url or st.paused_at is None:
+        return None
+    delivery_id = f"{workflow.info().workflow_id}/paused-{st.auto_pauses}"
+    return start_webhook_delivery(WebhookDelivery(
+        url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id,
+        event=auto_pause.CAMPAIGN_PAUSED,
+        payload=auto_pause.paused_document(cfg, st, delivery_id=delivery_id, paused_at=st.paused_at)))
+
+
+def start_campaign_completed(cfg: CampaignConfig, summary: CampaignSummary) -> workflow.ActivityHandle | None:
+    """The campaign-completed webhook (its delivery id is the campaign's: sent once)."""
+    if not cfg.notification_webhook_url:
+        return None
+    delivery_id = campaign_delivery_id(workflow.info().workflow_id)
+    return start_webhook_delivery(WebhookDelivery(
+        url=cfg.notification_webhook_url, tenant_id=cfg.tenant_id, delivery_id=delivery_id,
+        event=CAMPAIGN_COMPLETED, payload=campaign_completed_document(cfg, summary, delivery_id=delivery_id)))
