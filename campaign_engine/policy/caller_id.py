@@ -28,7 +28,7 @@ from functools import lru_cache
 import phonenumbers
 
 # Imported for its side effect: all phonenumbers metadata loaded up front (sandbox-safe).
-import campaign_engine.policy.windows  # noqa: F401
+import campaign_engine.policy.time_zones  # noqa: F401
 
 
 class CallerIdStrategy(StrEnum):

@@ -43,7 +43,9 @@ from typing import TYPE_CHECKING
 from campaign_engine.calls import RedialPolicy
 from campaign_engine.policy.redial import interval_before_attempt
 from campaign_engine.policy.redial_rules import RuleBasedRedial
-from campaign_engine.policy.windows import LAST_RESORT_ZONE, CallingWindow, WindowCalendar
+from campaign_engine.policy.time_zones import LAST_RESORT_ZONE
+from campaign_engine.policy.window_calendar import WindowCalendar
+from campaign_engine.policy.window_model import CallingWindow
 
 if TYPE_CHECKING:
     from campaign_engine.models import CampaignConfig

@@ -28,7 +28,7 @@ from datetime import time
 import phonenumbers
 from phonenumbers import geocoder
 
-from campaign_engine.policy.windows import DAY_NAMES, CallingWindow
+from campaign_engine.policy.window_model import DAY_NAMES, CallingWindow
 
 
 @dataclass(frozen=True)

@@ -76,15 +76,10 @@ from campaign_engine.policy.redial import (
     decide_after_attempt,
     describe_wait,
 )
-from campaign_engine.policy.windows import (
-    DEFAULT_HORIZON_DAYS,
-    LAST_RESORT_ZONE,
-    UTC,
-    CallingWindow,
-    localize,
-    next_open,
-    validate_time_zone,
-)
+from campaign_engine.policy.time_zones import LAST_RESORT_ZONE, UTC, localize, validate_time_zone
+from campaign_engine.policy.window_changes import DEFAULT_HORIZON_DAYS
+from campaign_engine.policy.window_model import CallingWindow
+from campaign_engine.policy.windows import next_open
 
 DEFAULT_MAX_CALLBACKS = 2
 DEFAULT_CALLBACK_TIME = time(9, 0)  # a callback date without time, and no window
