@@ -88,6 +88,18 @@ def _contact(schema: dict) -> None:
                                 description="Up to 16 KiB as JSON; no NUL character (\\u0000) in any key or string")
 
 
+def _consent(schema: dict) -> None:
+    """A contact's consent: a source that is not blank, and a text or a reference (or both)
+    that is not blank, none with a NUL (models.Consent)."""
+    props = schema["properties"]
+    _string(props["source"], pattern=CONDITION)
+    for name in ("text", "reference"):
+        _string(props[name], pattern=CONDITION)
+    schema.setdefault("allOf", []).append({"anyOf": [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["reference"], "properties": {"reference": {"type": "string"}}}]})
+
+
 def _campaign_settings(schema: dict, providers: list[str]) -> None:
     """The campaign settings CampaignIn, PreflightIn and UploadCampaignDataIn share."""
     props = schema["properties"]
@@ -171,6 +183,8 @@ def refine(document: dict, providers: list[str]) -> None:
     if "ContactIn" in schemas:
         schemas["JsonWithoutNul"] = JSON_WITHOUT_NUL
         _contact(schemas["ContactIn"])
+    if "Consent" in schemas:
+        _consent(schemas["Consent"])
     for name in ("CampaignIn", "PreflightIn", "UploadCampaignDataIn", "AppendContactsIn"):
         if name in schemas:
             _campaign_settings(schemas[name], providers)
