@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,16 +43,94 @@ def _envelope(status: int, code: str, message: str) -> tuple[list[tuple[bytes, b
 
 
 class _Exchange:
-    """What the middleware knows of one request/response."""
+    """One request/response through the middleware: what it knows, and the receive and send
+    it gives the app in place of the server's."""
 
-    __slots__ = ("body_done", "received", "refused", "started", "timed_out")
-
-    def __init__(self, has_body: bool) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, *, limit: int, limit_name: str,
+                 body_read_timeout: float, has_body: bool, with_key: bool) -> None:
+        self.scope, self._receive, self._send = scope, receive, send
+        self.limit, self.limit_name, self.body_read_timeout = limit, limit_name, body_read_timeout
+        self.with_key = with_key
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + body_read_timeout
         self.received = 0
         self.body_done = not has_body
         self.timed_out = False
         self.started = False  # the response has begun (ours or the app's)
         self.refused = False  # we answered instead of the app
+
+    async def linger(self) -> None:
+        """Read and drop what is left of the body, within bounds (see the module doc)."""
+        until = self.loop.time() + LINGER_SECONDS
+        dropped = 0
+        while not self.body_done and not self.timed_out and dropped < LINGER_BYTES:
+            try:
+                message = await asyncio.wait_for(self._receive(), max(until - self.loop.time(), 0.0))
+            except TimeoutError:
+                return
+            if message["type"] != "http.request":
+                return
+            dropped += len(message.get("body", b""))
+            self.body_done = not message.get("more_body", False)
+
+    async def send_headers(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False) \
+                and not self.body_done and not self.timed_out:
+            await self._send({**message, "more_body": True})  # the whole answer is on its way
+            await self.linger()
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            out = list(message.get("headers", []))
+            names = {name.lower() for name, _ in out}
+            if b"x-content-type-options" not in names:
+                out.append((b"x-content-type-options", b"nosniff"))
+            if self.with_key and b"cache-control" not in names:
+                out.append((b"cache-control", b"no-store"))
+            if not self.body_done and b"connection" not in names:
+                out.append((b"connection", b"close"))  # answered before the body came: no reuse
+            message = {**message, "headers": out}
+        await self._send(message)
+
+    async def refuse(self, status: int, code: str, message: str) -> None:
+        if self.started:  # too late for an answer of ours: the app's stands
+            return
+        self.refused = True
+        response_headers, body = _envelope(status, code, message)
+        await self.send_headers({"type": "http.response.start", "status": status, "headers": response_headers})
+        await self.send_headers({"type": "http.response.body", "body": body})
+
+    async def too_large(self) -> None:
+        await self.refuse(413, "PAYLOAD_TOO_LARGE",
+                          f"the request body is larger than {self.limit} bytes ({self.limit_name})")
+
+    async def app_send(self, message: Message) -> None:
+        if not self.refused:  # once we have answered, what the app says goes nowhere
+            await self.send_headers(message)
+
+    async def app_receive(self) -> Message:
+        if self.refused:
+            return _DISCONNECT
+        if self.body_done:  # after the body only a disconnect can come: no deadline
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), max(self.deadline - self.loop.time(), 0.0))
+        except TimeoutError:
+            self.timed_out = True  # no lingering for a client this slow
+            log.info("%s %s: body not received within %ss: 408", self.scope.get("method"), self.scope.get("path"),
+                     self.body_read_timeout)
+            await self.refuse(408, "REQUEST_TIMEOUT",
+                              f"the request body did not arrive within {self.body_read_timeout:g} seconds")
+            return _DISCONNECT
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                await self.too_large()
+                return _DISCONNECT
+            if not message.get("more_body", False):
+                self.body_done = True
+        return message
 
 
 class EdgeMiddleware:
@@ -69,100 +146,29 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_read_timeout
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-        with_key = any(name == b"x-api-key" for name, _ in headers)
         lengths = {value.strip() for name, value in headers if name == b"content-length"}
+        declared = _content_length(lengths) if lengths else None
+        limit = self.file_upload_bytes if _is_file_upload(scope, headers) else self.max_body_bytes
+        ex = _Exchange(
+            scope, receive, send, limit=limit,
+            limit_name="MAX_BODY_BYTES" if limit == self.max_body_bytes else "MAX_UPLOAD_BYTES",
+            body_read_timeout=self.body_read_timeout,
+            has_body=bool(declared) or any(name == b"transfer-encoding" for name, _ in headers),  # Content-Length: 0 is none
+            with_key=any(name == b"x-api-key" for name, _ in headers))
         # An empty Idempotency-Key is a client's bug, not "no key": refused (it used to reach the
         # store as the key "" of every such request, and a second one was a 500).
-        empty_key = any(name == b"idempotency-key" and not value.strip() for name, value in headers)
-        declared = _content_length(lengths) if lengths else None
-        chunked = any(name == b"transfer-encoding" for name, _ in headers)
-        ex = _Exchange(has_body=bool(declared) or chunked)  # Content-Length: 0 is no body
-        limit = self.file_upload_bytes if _is_file_upload(scope, headers) else self.max_body_bytes
-
-        async def linger() -> None:
-            """Read and drop what is left of the body, within bounds (see the module doc)."""
-            until = loop.time() + LINGER_SECONDS
-            dropped = 0
-            while not ex.body_done and not ex.timed_out and dropped < LINGER_BYTES:
-                try:
-                    message = await asyncio.wait_for(receive(), max(until - loop.time(), 0.0))
-                except TimeoutError:
-                    return
-                if message["type"] != "http.request":
-                    return
-                dropped += len(message.get("body", b""))
-                ex.body_done = not message.get("more_body", False)
-
-        async def send_headers(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body", False) \
-                    and not ex.body_done and not ex.timed_out:
-                await send({**message, "more_body": True})  # the whole answer is on its way
-                await linger()
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            if message["type"] == "http.response.start":
-                ex.started = True
-                out = list(message.get("headers", []))
-                names = {name.lower() for name, _ in out}
-                if b"x-content-type-options" not in names:
-                    out.append((b"x-content-type-options", b"nosniff"))
-                if with_key and b"cache-control" not in names:
-                    out.append((b"cache-control", b"no-store"))
-                if not ex.body_done and b"connection" not in names:
-                    out.append((b"connection", b"close"))  # answered before the body came: no reuse
-                message = {**message, "headers": out}
-            await send(message)
-
-        async def refuse(status: int, code: str, message: str) -> None:
-            if ex.started:  # too late for an answer of ours: the app's stands
-                return
-            ex.refused = True
-            response_headers, body = _envelope(status, code, message)
-            await send_headers({"type": "http.response.start", "status": status, "headers": response_headers})
-            await send_headers({"type": "http.response.body", "body": body})
-
-        async def guarded_send(message: Message) -> None:
-            if not ex.refused:  # once we have answered, what the app says goes nowhere
-                await send_headers(message)
-
-        async def guarded_receive() -> Message:
-            if ex.refused:
-                return _DISCONNECT
-            if ex.body_done:  # after the body only a disconnect can come: no deadline
-                return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
-            except TimeoutError:
-                ex.timed_out = True  # no lingering for a client this slow
-                log.info("%s %s: body not received within %ss: 408", scope.get("method"), scope.get("path"),
-                         self.body_read_timeout)
-                await refuse(408, "REQUEST_TIMEOUT",
-                             f"the request body did not arrive within {self.body_read_timeout:g} seconds")
-                return _DISCONNECT
-            if message["type"] == "http.request":
-                ex.received += len(message.get("body", b""))
-                if ex.received > limit:
-                    await self._too_large(refuse, limit)
-                    return _DISCONNECT
-                if not message.get("more_body", False):
-                    ex.body_done = True
-            return message
-
-        if empty_key:
-            await refuse(400, "BAD_REQUEST", "Idempotency-Key: must not be empty (leave the header out for none)")
+        if any(name == b"idempotency-key" and not value.strip() for name, value in headers):
+            await ex.refuse(400, "BAD_REQUEST", "Idempotency-Key: must not be empty (leave the header out for none)")
             return
-        if lengths:
-            if declared is None:
-                await refuse(400, "BAD_REQUEST", "invalid Content-Length header")
-                return
-            if declared > limit:
-                await self._too_large(refuse, limit)
-                return
+        if lengths and declared is None:
+            await ex.refuse(400, "BAD_REQUEST", "invalid Content-Length header")
+            return
+        if declared is not None and declared > ex.limit:
+            await ex.too_large()
+            return
         try:
-            await self.app(scope, guarded_receive, guarded_send)
+            await self.app(scope, ex.app_receive, ex.app_send)
         except ClientDisconnect:
             if not ex.refused:
                 log.warning("%s %s: the client disconnected before its request was read (%d bytes)",
@@ -170,10 +176,6 @@ class EdgeMiddleware:
         except Exception:
             if not ex.refused:  # after our answer, the app's complaints about the cut-off body are moot
                 raise
-
-    async def _too_large(self, refuse: Any, limit: int) -> None:
-        name = "MAX_BODY_BYTES" if limit == self.max_body_bytes else "MAX_UPLOAD_BYTES"
-        await refuse(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes ({name})")
 
 
 FILE_UPLOAD_PATHS = {"/uploadCampaignData", "/uploadCampaignDataAndRun"}
