@@ -130,26 +130,8 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
                     await api_task
                     raise RuntimeError("the API could not start")
                 await asyncio.sleep(0.05)
-            base = f"http://{settings.api_host}:{settings.api_port}"
-            lines = [
-                "campaign engine is up",
-                f"  API            {base}",
-                f"  OpenAPI docs   {base}/docs",
-                f"  Temporal       {address} (namespace {settings.temporal_namespace})",
-                f"  store          {store.describe()}",
-            ]
-            if server is not None:
-                lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
-                lines.append(f"  data           {settings.data_dir.resolve()}")
-            lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
-            overrides = tenant_policies.summary(parse_tenant_policies(settings.tenant_policies))
-            if overrides:
-                lines.append(f"  {overrides}")
-            if metrics_server is not None:
-                lines.append(f"  worker metrics http://{settings.metrics_host}:{settings.metrics_port}/metrics")
-            lines.append(f"  API key        {api_key}   (header x-api-key)")
-            lines.append("Ctrl-C stops everything.")
-            print("\n".join(lines), flush=True)
+            print(_banner(settings, address, store.describe(), api_key, dev_server=server is not None,
+                          metrics=metrics_server is not None), flush=True)
             # A dev server of ours that dies stops everything, with one line (exit status 1).
             died = await devserver.watch(server, stop) if server is not None else None
             if server is None:
@@ -165,6 +147,30 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
             await store.stop()
         if server is not None:
             devserver.stop(server)
+
+
+def _banner(settings: Settings, address: str, store: str, api_key: str, *, dev_server: bool, metrics: bool) -> str:
+    """What `up` prints once everything answers: where each part is, the rules in force, the key."""
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    lines = [
+        "campaign engine is up",
+        f"  API            {base}",
+        f"  OpenAPI docs   {base}/docs",
+        f"  Temporal       {address} (namespace {settings.temporal_namespace})",
+        f"  store          {store}",
+    ]
+    if dev_server:
+        lines.append(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
+        lines.append(f"  data           {settings.data_dir.resolve()}")
+    lines.append(f"  {legal_hours.summary(settings.legal_hours)}")
+    overrides = tenant_policies.summary(parse_tenant_policies(settings.tenant_policies))
+    if overrides:
+        lines.append(f"  {overrides}")
+    if metrics:
+        lines.append(f"  worker metrics http://{settings.metrics_host}:{settings.metrics_port}/metrics")
+    lines.append(f"  API key        {api_key}   (header x-api-key)")
+    lines.append("Ctrl-C stops everything.")
+    return "\n".join(lines)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
