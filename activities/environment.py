@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from activities.providers.http_agent import HttpAgentProvider
+from activities.providers.http_agent_provider import HttpAgentProvider
 from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_provider import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings

@@ -27,11 +27,11 @@ from starlette.routing import Route
 from activities.providers.base import ProviderAuthError, ProviderError
 from activities.providers.http_agent import (
     CALLBACK_PATH,
-    HttpAgentProvider,
     parse_http_agent_callback,
     parse_reference_id,
     verify_hmac_callback,
 )
+from activities.providers.http_agent_provider import HttpAgentProvider
 from activities.providers.http_agent_settings import HttpAgentSettings
 from campaign_engine import signing
 from campaign_engine.models import CallOutcome, CallProgress, CallRequest, Outcome

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from activities.providers.base import TelephonyProvider
-from activities.providers.http_agent import HttpAgentProvider
+from activities.providers.http_agent_provider import HttpAgentProvider
 from activities.providers.http_agent_settings import HttpAgentSettings
 from activities.providers.twilio_provider import TwilioProvider
 from activities.providers.twilio_settings import TwilioSettings
