@@ -313,6 +313,16 @@ class CampaignStatsOut(BaseModel):
     by_state: dict[str, int]
 
 
+class HeldOut(BaseModel):
+    """Contacts one rule holds now: a calling window (the campaign's, narrowed by legal hours)
+    or a frequency cap."""
+
+    state: str = Field(description="outside_window or capped")
+    reason: str | None = Field(description="the rule, as the contacts' rows name it")
+    contacts: int
+    opens_at: datetime | None = Field(description="when the first of them is next called")
+
+
 class CampaignOutFull(BaseModel):
     """GET /campaigns/{id}."""
 
@@ -341,6 +351,8 @@ class CampaignOutFull(BaseModel):
     pause_reason: str | None
     run: int = Field(description="Run of the campaign workflow (it continues as new as it grows)")
     configuration: ConfigurationOut
+    held: list[HeldOut] = Field(default_factory=list, description=(
+        "Contacts a rule holds now, by rule (the 20 largest groups): which rule, how many, when it opens"))
 
 
 class ContactOut(BaseModel):

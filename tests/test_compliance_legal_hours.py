@@ -18,7 +18,7 @@ from campaign_engine.policy.legal_hours import DEFAULT, narrowed, rule_for, summ
 from campaign_engine.policy.windows import CallingWindow, is_open, resolve_time_zones
 from campaign_engine.settings import Settings
 from tests.conftest import running_engine
-from tests.helpers import launch_campaign, make_config
+from tests.helpers import launch_campaign, make_config, wait_for
 from worker import running_worker
 from workflows.contact_call import ContactCallWorkflow
 
@@ -142,3 +142,30 @@ def test_a_contact_without_zones_from_upload_launches_with_its_numbers_zones():
     row = _launch_row(SimpleNamespace(key=0, phone=FLORIDA, scheduled_at=None, zones=[]))
     assert row.zones == ["America/New_York"] and row.legal_rule == "US-FL"
     assert row.legal_window.start_time == time(8) and row.legal_window.end_time == time(20)
+
+
+async def test_get_campaign_names_the_rule_that_holds_contacts_and_when_it_opens(dev_env, task_queue, carrier_db):
+    # Two Indian numbers under a calling window that is closed now (and the legal hours,
+    # IN 09:00-21:00): GET /campaigns/{id} says the window holds both, naming the legal hours,
+    # and when the first is called.
+    now = datetime.now(ZoneInfo("Asia/Kolkata"))
+    # Inside the legal hours (a window outside them never opens), and closed now.
+    window = ("18:00", "19:00") if now.hour < 15 else ("10:00", "11:00")
+    async with running_engine(dev_env, task_queue, carrier_db, LEGAL_HOURS="on") as engine:
+        resp = await engine.http.post("/uploadCampaignDataAndRun", headers=engine.headers(), json={
+            "campaignName": "Held", "agentId": "agent-1", "isScheduledCall": False, "isContextBasedCall": False,
+            "callingWindow": {"startTime": window[0], "endTime": window[1], "timeZone": "Asia/Kolkata"},
+            "contacts": [{"phone_number": "+919876543210"}, {"phone_number": "+919876543211"}]})
+        assert resp.status_code == 200, resp.text
+        cid = resp.json()["data"]["campaign"]["campaignId"]
+
+        async def held():
+            out = (await engine.http.get(f"/campaigns/{cid}", headers=engine.headers())).json()
+            return out["held"], out["by_state"]
+
+        groups, _ = await wait_for(held, lambda h: sum(g["contacts"] for g in h[0]) == 2, timeout=30,
+                                   what="both contacts held")
+        assert {g["state"] for g in groups} == {"outside_window"}
+        assert all("legal hours IN " in g["reason"] for g in groups), groups
+        opens = min(datetime.fromisoformat(g["opens_at"]) for g in groups).astimezone(ZoneInfo("Asia/Kolkata"))
+        assert opens > now and opens.strftime("%H:%M") == window[0], opens

@@ -30,6 +30,7 @@ from api.lifecycle_schemas import (
     CampaignStatusOut,
     ContactOut,
     ContactPageOut,
+    HeldOut,
     ProgressOut,
     RedialInfo,
     StatusesSummary,
@@ -259,6 +260,8 @@ async def get_campaign(campaign_id: str, tenant: TenantDep, db: DbDep, client: C
         live_calls=p.live_calls, redials_made=p.redials_made, pending_redials=p.pending_redials,
         next_redial_at=p.next_redial_at, percentage=p.percentage, estimated_completion=p.estimated_completion,
         pause_reason=p.pause_reason, run=p.run, configuration=configuration(config),
+        held=[HeldOut(state=r.state, reason=r.reason, contacts=r.contacts, opens_at=r.opens_at)
+              for r in await repo.held_contacts(db, tenant.id, campaign_id)],
     )
 
 

@@ -163,6 +163,20 @@ async def record_placed(db: AsyncEngine, placed: PlacedAttempt) -> bool:
 # --- contacts and attempts, read -------------------------------------------------------------
 
 
+async def held_contacts(db: AsyncEngine, tenant_id: str, campaign_id: str, limit: int = 20) -> list[Row]:
+    """Contacts a rule holds now (outside their calling window, or a frequency cap), grouped
+    by state and reason (which names the rule): how many, and when the first is called."""
+    held = [ContactState.OUTSIDE_WINDOW.value, ContactState.CAPPED.value]
+    query = (select(contacts.c.state, contacts.c.reason, func.count().label("contacts"),
+                    func.min(contacts.c.next_call_at).label("opens_at"))
+             .where(contacts.c.tenant_id == tenant_id, contacts.c.campaign_id == campaign_id,
+                    contacts.c.state.in_(held))
+             .group_by(contacts.c.state, contacts.c.reason)
+             .order_by(func.count().desc(), contacts.c.reason).limit(limit))
+    async with db.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
 async def contacts_page(db: AsyncEngine, tenant_id: str, campaign_id: str, *, state: str | None = None,
                         disposition: str | None = None, after_key: int = -1, limit: int = 100) -> tuple[list[Row], int]:
     """One keyset page (`key > after_key`), and how many rows match the filter."""
