@@ -299,6 +299,10 @@ class ContactCallWorkflow:
         """Ask the campaign for a dial slot (pause, concurrency, pacing live there). A full
         dial queue answers "ask again at": the contact waits on a timer and asks again."""
         self._due.setdefault(attempt, workflow.now())
+        # A grant this attempt already had was given back unused (a frequency cap held the
+        # number, the window closed, the credentials were refused): a new one is needed, or
+        # the call would go out unasked, past the campaign's concurrency and uncounted.
+        self._grants.pop(attempt, None)
         while True:
             self._set(ContactState.QUEUED, "waiting for the campaign to allow the call")
             self._retry_at = None
