@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pydantic_core import PydanticCustomError
 
 from campaign_engine.calls import NEVER_REDIAL_REASONS, AttemptRecord, CallProgress, Outcome, RedialPolicy
+from campaign_engine.dialing import CallOutcome, CallRequest, PlacedCall
 
 
 class ContactState(StrEnum):
@@ -235,80 +236,6 @@ class ContactCallInput(BaseModel):
     first_call_granted: bool = False
 
 
-# --- the telephony provider's side ---------------------------------------------------------
-
-
-class CallRequest(BaseModel):
-    """What an activity asks a provider to do: place one call for one attempt."""
-
-    idempotency_key: str  # "{contact_workflow_id}/attempt-{n}": the same for every retry
-    contact_workflow_id: str
-    attempt: int
-    campaign_id: str
-    tenant_id: str
-    agent_id: str
-    contact_key: int
-    # The number, the caller id and the agent's variables are filled in by the dial activity
-    # from the store: personal data never travels through Temporal.
-    to: str = ""  # E.164
-    from_number: str | None = None
-    from_numbers: list[str] = Field(default_factory=list)
-    caller_id_strategy: str = "round_robin"
-    context_based: bool = False
-    # Sent to the agent with the call when the campaign is context based.
-    variables: dict[str, Any] = Field(default_factory=dict)
-    detect_voicemail: bool = False
-    # When the workflow decided to place this attempt (deterministic workflow time): a
-    # provider without idempotency keys looks for calls created since then to adopt.
-    attempt_started_at: datetime
-    # When the contact became due for this attempt and asked to dial (its scheduled time, redial
-    # or window opening): the dial latency metric runs from here to the provider's acceptance.
-    due_at: datetime | None = None
-    # Compliance checked by the dial activity (issue 14): the caps on calls to the number,
-    # and whether the legal cap of the number's state applies too.
-    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
-    legal_hours: bool = False
-    provider: str = "simulated"
-    call_id: str | None = None  # set when asking for the status of a placed call
-    # Calls of this contact's earlier attempts: never to be adopted as this attempt's call.
-    exclude_call_ids: list[str] = Field(default_factory=list)
-
-
-class CallOutcome(BaseModel):
-    """A provider's report on a call: final (`outcome` set) or still going (`progress`)."""
-
-    call_id: str
-    attempt: int = 0
-    outcome: Outcome | None = None
-    progress: CallProgress | None = None
-    duration_seconds: float | None = None
-    hangup_cause: str | None = None  # NORMAL_CLEARING, USER_BUSY, NO_ANSWER, INVALID_NUMBER, ...
-    reason: str | None = None
-    answered_by: str | None = None
-    recording_url: str | None = None
-    analysis: dict[str, Any] = Field(default_factory=dict)
-    ended_at: datetime | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.outcome is not None
-
-
-class PlacedCall(BaseModel):
-    """A provider's answer to a placed call."""
-
-    call_id: str
-    provider: str
-    adopted: bool = False  # an earlier request of this attempt had already created the call
-    # Some providers know the end at once (a rejected number): then no wait is needed.
-    outcome: CallOutcome | None = None
-    # How long to wait for the provider's callback before asking for the status.
-    poll_after_seconds: float = 900.0
-    # Not dialled: a frequency cap holds the number until then (no call, no attempt).
-    capped_until: datetime | None = None
-    capped_reason: str | None = None
-
-
 # --- what the workflows report ---------------------------------------------------------------
 
 
@@ -495,10 +422,10 @@ from campaign_engine.policy.redial_rules import RuleBasedRedial  # noqa: E402
 from campaign_engine.policy.frequency_cap import FrequencyCap  # noqa: E402
 from campaign_engine.policy.windows import CallingWindow  # noqa: E402
 
-__all__ = ["NEVER_REDIAL_REASONS", "AttemptRecord", "CallProgress", "Outcome", "RedialPolicy"]
+__all__ = ["NEVER_REDIAL_REASONS", "AttemptRecord", "CallOutcome", "CallProgress", "CallRequest", "Outcome", "PlacedCall",
+           "RedialPolicy"]
 
 CampaignConfig.model_rebuild()
-CallRequest.model_rebuild()
 LaunchRow.model_rebuild()
 ContactCallInput.model_rebuild()
 RedialUpdate.model_rebuild()
