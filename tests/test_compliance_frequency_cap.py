@@ -3,13 +3,10 @@ and two campaigns sharing numbers under a 3/24h cap on the time-skipping server,
 call one number more than 3 times in any 24 hours, and hold the rest (state `capped`) without
 using their attempts.
 
-Issue 14 asks for 50 shared numbers: FREQUENCY_CAP_SHARED_NUMBERS=50 runs that (about 21 s on
-an idle 2-core machine, 33 s at load average 4). The suite runs 10: with 50 on a loaded machine
-the time-skipping test server stopped advancing its clock in 10 of 12 runs (where its log was
-read, after refusing a workflow task completion: "invalid history builder state for action"),
-whether time was skipped by awaiting the results or by explicit sleeps; and with 50 the campaign
-workflow's `calls_placed` read 128-148 for 150 calls placed (the store and the outcome counts
-were exact), which the assertion below catches."""
+The campaigns share 50 numbers, as issue 14 asks (FREQUENCY_CAP_SHARED_NUMBERS changes it):
+about 20 s, 24-30 s at load average 3-4. Before a contact needed a new grant to dial again
+after a cap held it, `calls_placed` read 128-148 for the 150 calls and, on a loaded machine,
+the time-skipping server often stopped advancing; 6 runs of 6 passed after that change."""
 
 from __future__ import annotations
 
@@ -32,7 +29,7 @@ from worker import running_worker
 
 DAY = timedelta(hours=24)
 # Numbers the two campaigns share (see the module's docstring for 50).
-SHARED = int(os.environ.get("FREQUENCY_CAP_SHARED_NUMBERS", "10"))
+SHARED = int(os.environ.get("FREQUENCY_CAP_SHARED_NUMBERS", "50"))
 
 
 def test_parse_cap():
@@ -88,7 +85,8 @@ async def test_two_campaigns_sharing_numbers_never_exceed_3_calls_in_24h(ts_env,
                                          for c in configs))
         # One result at a time: the time-skipping server skips while a result is awaited, and
         # two awaited together were seen to stop it skipping once the first had finished.
-        summaries = [await h.result() for h in handles]
+        # (Bounded: a server that stopped skipping fails the test instead of hanging the suite.)
+        summaries = [await asyncio.wait_for(h.result(), 240) for h in handles]
     for summary in summaries:
         assert summary.status == CampaignStatus.COMPLETED
         assert summary.by_disposition == {Outcome.BUSY.value: SHARED}
