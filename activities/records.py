@@ -39,9 +39,11 @@ class RecordActivities:
                 campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id,
             ).with_for_update())).first()
             if row is not None and row.flushed > changes.flush and row.progress:
-                # A late attempt of an earlier flush (retried, or run again by a replay) after
-                # a newer one was written: it must not put older figures back.
-                activity.logger.warning("flush %d of %s is older than the store's (%d): not written",
+                # A late attempt of an earlier flush after a newer one was written: it must not
+                # put older figures back. Normal, not a fault: a workflow task the server
+                # refused (a signal came as the run completed) is replayed, and the flushes whose
+                # markers it had not recorded run again.
+                activity.logger.info("flush %d of %s is older than the store's (%d): not written",
                                         changes.flush, changes.campaign_id, row.flushed)
                 return CampaignProgress.model_validate(row.progress)
             await roster.write_changes(conn, changes)
