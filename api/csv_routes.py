@@ -4,6 +4,7 @@ its rows appended to a campaign (`campaign_id`)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -72,6 +73,36 @@ def _check_file(upload: csv_upload.Upload, settings: Settings) -> None:
     upload.file.seek(0)
 
 
+def _pages(valid, size: int):
+    """(number, contacts) of each page of `size` valid rows ((row, contact) pairs)."""
+    page: list = []
+    number = 0
+    for _, contact in valid:
+        page.append(contact)
+        if len(page) >= size:
+            yield number, page
+            page, number = [], number + 1
+    if page:
+        yield number, page
+
+
+@dataclass
+class _AppendedPages:
+    added: int = 0
+    duplicates: int = 0
+    replayed: bool = False
+    last: roster.Appended | None = None
+    written: list[roster.Appended] = field(default_factory=list)  # not replays: withdrawn if refused
+
+    def add(self, appended: roster.Appended) -> None:
+        self.added += appended.added
+        self.duplicates += appended.duplicates
+        self.replayed = self.replayed or appended.replayed
+        self.last = appended
+        if not appended.replayed:
+            self.written.append(appended)
+
+
 async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenant_id: str,
                       body: UploadCampaignDataIn, upload: csv_upload.Upload,
                       idempotency_key: str | None) -> UploadCampaignDataOut:
@@ -92,44 +123,24 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
     valid = csv_upload.contacts_of(columns, rows, report, scheduled=config.is_scheduled,
                                    default_time=body.schedule_time, zones_for=config_zone_resolver(config),
                                    max_rows=settings.max_upload_rows, consent_required=settings.consent_required)
-    added = duplicates = 0
-    replayed = False
-    last = None
-    pages: list[roster.Appended] = []
-
-    async def flush(page: list, number: int) -> None:
-        nonlocal added, duplicates, replayed, last
+    done = _AppendedPages()
+    for number, page in _pages(valid, csv_upload.PAGE):
         key_hash = (hashlib.sha256(f"{idempotency_key}\0file-page-{number}".encode()).hexdigest()
                     if idempotency_key else None)
-        appended = await roster.append_contacts(db, tenant_id, campaign_id, [c for _, c in page], key_hash=key_hash,
+        appended = await roster.append_contacts(db, tenant_id, campaign_id, page, key_hash=key_hash,
                                                 fingerprint=upload.fingerprint)
         if appended.other_body:
             raise appending.other_body(campaign_id)
-        added += appended.added
-        duplicates += appended.duplicates
-        replayed = replayed or appended.replayed
-        last = appended
-        if not appended.replayed:
-            pages.append(appended)
-
-    page: list = []
-    number = 0
-    for item in valid:
-        page.append(item)
-        if len(page) >= csv_upload.PAGE:
-            await flush(page, number)
-            page, number = [], number + 1
-    if page:
-        await flush(page, number)
+        done.add(appended)
     out = UploadCampaignDataOut(
         message="Contacts appended", campaign_id=campaign_id, campaign_name=config.name, status=row.status,
-        uploaded_count=added, failed_count=report.failed, duplicate_count=duplicates,
-        total_contacts=row.total_contacts, errors=_rows(report.errors), replayed=replayed)
-    if last is None:
+        uploaded_count=done.added, failed_count=report.failed, duplicate_count=done.duplicates,
+        total_contacts=row.total_contacts, errors=_rows(report.errors), replayed=done.replayed)
+    if done.last is None:
         out.suppressed_count = await compliance.suppressed_in_campaign(db, tenant_id, campaign_id)
         return out
-    if not await appending.tell_campaign(client, tenant_id, campaign_id, last):
-        for appended in reversed(pages):  # finished meanwhile: the rows go again
+    if not await appending.tell_campaign(client, tenant_id, campaign_id, done.last):
+        for appended in reversed(done.written):  # finished meanwhile: the rows go again
             await roster.withdraw_append(db, tenant_id, campaign_id, appended, None)
         raise await appending.finished_error(client, tenant_id, campaign_id)
     out.status, out.total_contacts = await appending.status_and_total(client, tenant_id, campaign_id)
