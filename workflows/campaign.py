@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastRequest
     from campaign_engine import search_attributes as sa
     from campaign_engine.contract import Activity, CampaignQuery, CampaignSignal, CampaignUpdate, ContactSignal
-    from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import (
         AppendNotice,
         AttemptReport,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import auto_pause
     from workflows.admission import Admission
     from workflows.child_results import ChildResults
+    from workflows.contact_signal import signal_contact
     from workflows.webhook_delivery import await_webhook_deliveries, start_campaign_completed, start_campaign_paused
     from workflows.launcher import Launcher
     from workflows.liveness import Liveness
@@ -210,10 +210,7 @@ class CampaignWorkflow:
             self._state.broadcasts.pop(0)
 
     async def _tell(self, key: int, grant: DialGrant) -> None:
-        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
-        try:
-            await handle.signal(ContactSignal.DIAL_GRANT, grant)
-        except Exception:
+        if not await signal_contact(key, ContactSignal.DIAL_GRANT, grant):
             self._closed_without_report(key)
 
     async def _broadcast(self, what: str) -> None:

@@ -21,8 +21,8 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import ContactSignal
-    from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import AttemptReport, ContactStatus
+    from workflows.contact_signal import signal_contact
 
 HAND_OVER_BATCH = 500  # signals sent at once (Temporal allows 2,000 pending per run)
 
@@ -57,12 +57,8 @@ class ChildResults:
             await asyncio.gather(*(self._hand_over(key) for key in keys[i:i + HAND_OVER_BATCH]))
 
     async def _hand_over(self, key: int) -> None:
-        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
-        try:
-            await handle.signal(ContactSignal.REPORT_BY_SIGNAL)
-        except Exception:
-            return  # closed: its result comes to this run
-        self._owed.discard(key)
+        if await signal_contact(key, ContactSignal.REPORT_BY_SIGNAL):
+            self._owed.discard(key)  # else closed: its result comes to this run
 
     async def _await_end(self, key: int, handle: workflow.ChildWorkflowHandle) -> None:
         try:

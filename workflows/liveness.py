@@ -20,10 +20,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.records import SilentContactsRequest
     from campaign_engine.contract import Activity, ContactSignal
-    from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import CampaignConfig, CampaignState, ContactState, Outcome
     from campaign_engine.store.records import ContactChange
     from workflows.admission import Admission
+    from workflows.contact_signal import signal_contact
     from workflows.recorder import Recorder
 
 # Keys that ended lately: a signal that fails because the contact closed after its final
@@ -77,8 +77,5 @@ class Liveness:
                     await self._ping(key)
 
     async def _ping(self, key: int) -> None:
-        handle = workflow.get_external_workflow_handle(contact_workflow_id(workflow.info().workflow_id, key))
-        try:
-            await handle.signal(ContactSignal.PING)
-        except Exception:
+        if not await signal_contact(key, ContactSignal.PING):
             self._on_closed(key)
