@@ -38,16 +38,16 @@ class RecordActivities:
             row = (await conn.execute(select(campaigns.c.progress, campaigns.c.flushed).where(
                 campaigns.c.tenant_id == changes.tenant_id, campaigns.c.campaign_id == changes.campaign_id,
             ).with_for_update())).first()
-            if row is not None and row.flushed > changes.flush and row.progress:
+            last = CampaignProgress.model_validate(row.progress) if row is not None and row.progress else None
+            if row is not None and last is not None and row.flushed > changes.flush:
                 # A late attempt of an earlier flush after a newer one was written: it must not
                 # put older figures back. Normal, not a fault: a workflow task the server
                 # refused (a signal came as the run completed) is replayed, and the flushes whose
                 # markers it had not recorded run again.
                 activity.logger.info("flush %d of %s is older than the store's (%d): not written",
-                                        changes.flush, changes.campaign_id, row.flushed)
-                return CampaignProgress.model_validate(row.progress)
+                                     changes.flush, changes.campaign_id, row.flushed)
+                return last
             await roster.write_changes(conn, changes)
-            last = CampaignProgress.model_validate(row.progress) if row is not None and row.progress else None
             if changes.recount or last is None:
                 figures = await roster.row_figures(conn, changes.tenant_id, changes.campaign_id)
                 eta = self._eta(changes, await roster.eta_rows(conn, changes.tenant_id, changes.campaign_id))
