@@ -117,7 +117,7 @@ async def append_file(client: Client, db: AsyncEngine, settings: Settings, tenan
     csv_upload.check_consent(*csv_upload.open_rows(upload), settings.consent_required)
     upload.file.seek(0)
     columns, rows = csv_upload.open_rows(upload)
-    from api.campaigns import config_zone_resolver
+    from api.contact_validation import config_zone_resolver
 
     report = csv_upload.RowReport()
     valid = csv_upload.contacts_of(columns, rows, report, scheduled=config.is_scheduled,

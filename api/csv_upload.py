@@ -35,14 +35,9 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import csv_rows
-from api.campaigns import (
-    build_config,
-    campaign_id_for_key,
-    consent_missing,
-    refuse_consent,
-    start_campaign_workflow,
-    zone_resolver,
-)
+from api.campaigns import build_config, start_campaign_workflow
+from api.contact_validation import consent_missing, refuse_consent, zone_resolver
+from api.idempotency import campaign_id_for_key
 from api.errors import ApiError, is_consent_error
 from api.schemas import CampaignIn, CampaignOut, ContactIn, ContactsReportOut, ExecutionStatusOut, RedialConfigOut
 from api.schemas import UploadAndRunData

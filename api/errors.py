@@ -160,7 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{first['field']}: {first['message']}"
         if len(details) > 1:
             message += f" (and {len(details) - 1} more)"
-        if consent:  # a contact's consent is malformed: refused as a whole, as api.campaigns.refuse_consent
+        if consent:  # a contact's consent is malformed: refused as a whole, as api.contact_validation.refuse_consent
             return envelope(422, "INVALID_CONSENT", message, details)
         return envelope(400, "BAD_REQUEST", message, details)
 

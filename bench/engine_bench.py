@@ -647,7 +647,7 @@ async def store_write_ms(database_url: str, body: dict, n: int, times: int = 7) 
                                     agent_id=body["agentId"], created_at=now)
             t = time.perf_counter()
             await repo.create_campaign(engine, config, contacts, status=CampaignStatus.IN_PROGRESS,
-                                       received=len(contacts), duplicates=0)
+                                       counts=lambda: (len(contacts), 0))
             ms.append((time.perf_counter() - t) * 1000)
     finally:
         await engine.dispose()

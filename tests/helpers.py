@@ -86,7 +86,7 @@ async def launch_campaign(client, config: CampaignConfig, contacts: list[Contact
     db = store_engine(Settings())
     try:
         status = CampaignStatus.DRAFT if start_paused else CampaignStatus.IN_PROGRESS
-        await repo.create_campaign(db, config, contacts, status=status, received=len(contacts), duplicates=0)
+        await repo.create_campaign(db, config, contacts, status=status, counts=lambda: (len(contacts), 0))
         await repo.mark_launched(db, config.tenant_id, config.campaign_id)
     finally:
         await db.dispose()

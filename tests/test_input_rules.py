@@ -12,7 +12,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
-from api import campaigns
+from api import contact_validation
 from api.errors import STATUS_OF_CODE, envelope, validation_details
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn
 from api.main import create_app
@@ -64,7 +64,7 @@ def test_a_rule_without_max_attempts_is_capped_by_the_overall_max_attempts():
 
 
 def test_rows_of_an_upload_are_refused_for_letters_bad_emails_and_control_characters():
-    out = campaigns.validate_rows([{"phone_number": "+1415555ABCD"}, {"phone_number": "+919800000001", "email": "@x"},
+    out = contact_validation.validate_rows([{"phone_number": "+1415555ABCD"}, {"phone_number": "+919800000001", "email": "@x"},
                                    {"phone_number": "+91 98765 43210 x12"},
                                    {"phone_number": "+919800000002", "name": "A\x00B"},
                                    {"phone_number": "+1 (415) 555-0100", "email": "ops@example.co.uk"}],

@@ -309,7 +309,7 @@ async def test_reports_received_during_the_flush_before_continue_as_new_are_reco
     db = create_engine(module_database, pool_size=2)
     ledger = CarrierLedger(carrier_db)
     try:
-        await repo.create_campaign(db, config, contacts, status=CampaignStatus.IN_PROGRESS, received=n, duplicates=0)
+        await repo.create_campaign(db, config, contacts, status=CampaignStatus.IN_PROGRESS, counts=lambda: (n, 0))
         async with running_worker(dev_env.client, settings):
             # A short workflow task timeout, so a 1.5 s flush spans workflow tasks (the SDK
             # heartbeats the task and hands the workflow the signals that came meanwhile).

@@ -24,8 +24,8 @@ from tests.helpers import campaign_rows, make_config, make_contacts
 async def campaign():
     db = store_engine(Settings())
     config = make_config(f"CAMP-FLUSH-{os.urandom(3).hex()}")
-    await repo.create_campaign(db, config, make_contacts(2), status=CampaignStatus.IN_PROGRESS, received=2,
-                               duplicates=0)
+    await repo.create_campaign(db, config, make_contacts(2), status=CampaignStatus.IN_PROGRESS,
+                               counts=lambda: (2, 0))
     try:
         yield db, config
     finally:

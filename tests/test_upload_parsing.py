@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from api import campaigns
+from api import campaigns, contact_validation, idempotency
 from api.errors import install_error_handlers
 from api.json_body import openapi_body, parse_json_body, read_body
 from api.lifecycle_schemas import AppendContactsIn, UploadCampaignDataIn, UploadTarget
@@ -364,7 +364,7 @@ def test_validate_contacts_parses_each_number_once_and_releases_the_rows(monkeyp
     rows.append(ContactIn(phone_number="12345"))  # invalid, never parsed
     window = {"startTime": "09:00", "endTime": "20:00", "timeZone": "Asia/Kolkata"}
     body = CampaignIn.model_validate({**SEED_JSON, "callingWindow": window})
-    out = campaigns.validate_contacts(rows, scheduled=False, zones_for=campaigns.zone_resolver(body))
+    out = contact_validation.validate_contacts(rows, scheduled=False, zones_for=contact_validation.zone_resolver(body))
     assert len(parses) == 51  # zones and masks included: one parse per number
     assert rows == []  # consumed: the input rows are not kept alongside the Contacts
     assert out.received == 52 and len(out.contacts) == 50
@@ -375,7 +375,7 @@ def test_validate_contacts_parses_each_number_once_and_releases_the_rows(monkeyp
 
 
 def test_validate_rows_still_reports_row_errors_in_order():
-    out = campaigns.validate_rows([{"phone_number": "+919800000001"}, {"name": "no phone"}, "not a row",
+    out = contact_validation.validate_rows([{"phone_number": "+919800000001"}, {"name": "no phone"}, "not a row",
                                    {"phone_number": "bad"}, {"phone_number": "+919800000001"}], scheduled=False)
     assert [c.phone for c in out.contacts] == ["+919800000001"]
     assert [e["row"] for e in out.errors] == [1, 2, 3]
@@ -401,7 +401,7 @@ def test_validate_rows_releases_each_row_once_it_is_converted_and_reports_by_row
     ]
     watched = {i: weakref.ref(row) for i, row in enumerate(raw_rows) if isinstance(row, _Row)}
     alive_behind: dict[int, list[int]] = {}
-    real_parse = campaigns.parse_phone
+    real_parse = contact_validation.parse_phone
 
     def parse_phone(text: str):
         # Converting row `i`: every row before it is gone already (from the list and from memory).
@@ -411,8 +411,8 @@ def test_validate_rows_releases_each_row_once_it_is_converted_and_reports_by_row
         assert all(row is None for row in raw_rows[:i])
         return real_parse(text)
 
-    monkeypatch.setattr(campaigns, "parse_phone", parse_phone)
-    out = campaigns.validate_rows(raw_rows, scheduled=True, default_time=default)
+    monkeypatch.setattr(contact_validation, "parse_phone", parse_phone)
+    out = contact_validation.validate_rows(raw_rows, scheduled=True, default_time=default)
     assert raw_rows == []  # consumed
     assert alive_behind and all(behind == [] for behind in alive_behind.values()), alive_behind
     assert all(ref() is None for ref in watched.values())
@@ -445,7 +445,7 @@ def test_a_parsed_upload_is_held_in_one_form_at_a_time(model):
     whole list of ContactIn before the Contacts, the excess was more than the parsed rows'
     size (1.1 times)."""
     body_model = LIFECYCLE_BODY_MODELS[model]
-    campaigns.validate_rows([{"phone_number": "+919800000000"}], scheduled=False)  # phone metadata loaded
+    contact_validation.validate_rows([{"phone_number": "+919800000000"}], scheduled=False)  # phone metadata loaded
     gc.collect()
     tracemalloc.start()
     try:
@@ -457,7 +457,7 @@ def test_a_parsed_upload_is_held_in_one_form_at_a_time(model):
         start = tracemalloc.get_traced_memory()[0] - len(raw[0])
         tracemalloc.reset_peak()
         body = parse_json_body(body_model, raw.pop(), "application/json")
-        out = campaigns.validate_rows(body.contacts, scheduled=False)
+        out = contact_validation.validate_rows(body.contacts, scheduled=False)
         _, peak = tracemalloc.get_traced_memory()
         del body
         kept = tracemalloc.get_traced_memory()[0] - start  # the Contacts (and the report)
@@ -481,7 +481,7 @@ def test_eta_is_computed_from_the_contacts_due_times():
 def test_a_contact_with_too_much_custom_data_is_refused_by_row():
     rows = [{"phone_number": "+919800000001", "custom_data": {"notes": "x" * 20_000}},
             {"phone_number": "+919800000002", "custom_data": {"notes": "x" * 15_000}}]
-    validated = campaigns.validate_rows(rows, scheduled=False)
+    validated = contact_validation.validate_rows(rows, scheduled=False)
     assert [c.phone for c in validated.contacts] == ["+919800000002"]  # 15 KB is within the limit
     [error] = validated.errors
     assert error["row"] == 0 and error["field"] == "contacts[0].custom_data"
@@ -510,15 +510,15 @@ _json_values = st.recursive(
 @given(body=_json_values, indent=st.sampled_from([None, 1]), ascii_only=st.booleans())
 def test_the_fingerprint_hashed_piece_by_piece_is_the_one_of_the_whole_canonical_text(body, indent, ascii_only):
     raw = json.dumps(body, indent=indent, ensure_ascii=ascii_only).encode()
-    assert campaigns.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
+    assert idempotency.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
 
 
 def test_the_fingerprint_of_a_real_upload_and_of_bytes_that_are_not_json():
     from bench.engine_bench import campaign_body
 
     raw = json.dumps(campaign_body("fingerprint", 0, 300), indent=2).encode()
-    assert campaigns.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
-    assert campaigns.body_fingerprint(b"\xff\xfe not json") == _fingerprint_in_one_piece(b"\xff\xfe not json")
+    assert idempotency.body_fingerprint(raw) == _fingerprint_in_one_piece(raw)
+    assert idempotency.body_fingerprint(b"\xff\xfe not json") == _fingerprint_in_one_piece(b"\xff\xfe not json")
     # Its peak is the parsed body and little more: the old canonical text (json.dumps of the
     # whole body) doubled it.
     tracemalloc.start()
@@ -529,7 +529,7 @@ def test_the_fingerprint_of_a_real_upload_and_of_bytes_that_are_not_json():
     tree = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    campaigns.body_fingerprint(raw)
+    idempotency.body_fingerprint(raw)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     assert peak < tree + body_bytes // 4, (peak, tree)

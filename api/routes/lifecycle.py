@@ -21,15 +21,9 @@ from temporalio.client import (
     Client,
 )
 
-from api.campaigns import (
-    body_fingerprint,
-    build_config,
-    campaign_id_for_key,
-    config_zone_resolver,
-    create_and_launch,
-    validate_rows,
-    zone_resolver,
-)
+from api.campaigns import build_config, create_and_launch
+from api.contact_validation import config_zone_resolver, validate_rows, zone_resolver
+from api.idempotency import body_fingerprint, campaign_id_for_key
 from api import csv_upload
 from api import appending
 from api.upload_settings import draft_settings

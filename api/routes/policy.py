@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import campaigns
+from api import campaigns, contact_validation
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import error_responses, state_error
 from api.json_body import openapi_body, parse_json_body, read_body
@@ -122,8 +122,8 @@ async def preflight(request: Request, tenant: TenantDep, settings: SettingsDep, 
     body = parse_json_body(PreflightIn, raw, request.headers.get("content-type"))
     del raw
     now = datetime.now(UTC)
-    validated = campaigns.validate_rows(body.contacts, scheduled=body.isScheduledCall,
-                                        zones_for=campaigns.zone_resolver(body),
+    validated = contact_validation.validate_rows(body.contacts, scheduled=body.isScheduledCall,
+                                        zones_for=contact_validation.zone_resolver(body),
                                         consent_required=settings.consent_required)
     config = campaigns.build_config(body, tenant.id, settings, now)
     # (body.contacts is empty now: validate_rows consumed it.) The rows that became contacts:

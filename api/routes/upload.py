@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from api import campaigns, csv_upload
+from api.idempotency import body_fingerprint
 from api.csv_docs import file_upload_body
 from api.deps import ClientDep, DbDep, SettingsDep, TenantDep
 from api.errors import error_responses
@@ -37,7 +38,7 @@ async def upload_campaign_data_and_run(
 ) -> UploadAndRunResponse:
     # One copy of the contact list at a time: the bytes until they are validated (and
     # fingerprinted, for an Idempotency-Key), the models until they are Contacts (see
-    # campaigns.validate_contacts), then the Contacts.
+    # contact_validation.validate_contacts), then the Contacts.
     if csv_upload.is_file_upload(request.headers.get("content-type")):  # a CSV or xlsx file
         upload = await csv_upload.read_upload(request, settings)
         body = csv_upload.campaign_body(upload.fields)
@@ -46,7 +47,7 @@ async def upload_campaign_data_and_run(
             idempotency_key=idempotency_key)
         return UploadAndRunResponse(data=await csv_upload.run_data(db, created))
     raw = await read_body(request)
-    fingerprint = campaigns.body_fingerprint(raw) if idempotency_key else None
+    fingerprint = body_fingerprint(raw) if idempotency_key else None
     body = parse_json_body(CampaignIn, raw, request.headers.get("content-type"))
     del raw
     data = await campaigns.upload_and_run(client, db, settings, tenant.id, body, fingerprint, idempotency_key)

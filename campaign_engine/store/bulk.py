@@ -10,18 +10,18 @@ a failure (bad input, a lost connection) rolls everything back.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic_core import to_json
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_engine.models import CampaignConfig, CampaignStatus, Contact, ContactState
-from campaign_engine.store.repo import consent_json
+from campaign_engine.store.contact_copy import consent_json
 from campaign_engine.store.tables import campaigns
 
 STAGE_COLUMNS = ["row", "phone", "name", "email", "custom_data", "scheduled_at", "timezone", "zones", "consent"]
@@ -73,7 +73,7 @@ async def stage_page(conn: AsyncConnection, rows: Sequence[tuple[int, Contact]])
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     await raw.copy_records_to_table("upload_stage", columns=STAGE_COLUMNS, records=[
-        (n, c.phone, c.name, c.email, json.dumps(c.custom_data), c.scheduled_at, c.timezone, json.dumps(c.zones),
+        (n, c.phone, c.name, c.email, to_json(c.custom_data).decode(), c.scheduled_at, c.timezone, to_json(c.zones).decode(),
          consent_json(c)) for n, c in rows])
 
 
