@@ -168,6 +168,27 @@ def estimate_completion(inp: EtaInput) -> datetime:
     return finish + timedelta(seconds=extra)
 
 
+def _first_calls(inp: EtaInput, made: list[int], now_ts: float) -> tuple[list, dict[tuple[str, ...], WindowCalendar]]:
+    """The heap of the next call of every contact, grouped by (ready time, zones, attempt
+    number), and each group of zones' window calendar. Heap items: (ready, sequence, zones,
+    expected calls, attempt number)."""
+    fallback = tuple(inp.default_zones or ()) or (
+        (inp.window.time_zone,) if inp.window is not None and inp.window.time_zone else (LAST_RESORT_ZONE,)
+    )
+    calendars: dict[tuple[str, ...], WindowCalendar] = {}
+    batches: dict[tuple[float, tuple[str, ...], int], float] = defaultdict(float)
+    for i, due in enumerate(inp.due_times):
+        zones = tuple(inp.contact_zones[i]) if i < len(inp.contact_zones) and inp.contact_zones[i] else fallback
+        if zones not in calendars:
+            calendars[zones] = WindowCalendar(inp.window, zones, inp.blackout_dates)
+        ready = now_ts if due is None else max(now_ts, due.timestamp())
+        batches[(ready, zones, made[i] + 1)] += 1.0
+    heap = [(ready, seq, zones, weight, attempt)
+            for seq, ((ready, zones, attempt), weight) in enumerate(sorted(batches.items()))]
+    heapq.heapify(heap)
+    return heap, calendars
+
+
 def _simulate(inp: EtaInput, redial: RedialPolicy, answer_rate: float, call_seconds: float, rate: float) -> datetime:
     """The windowed estimate (see the module docstring)."""
     now_ts = inp.now.timestamp()
@@ -182,25 +203,8 @@ def _simulate(inp: EtaInput, redial: RedialPolicy, answer_rate: float, call_seco
         for a in range(m + 2, max_attempts + 1):
             expected_at[a] += miss ** (a - m - 1)
 
-    fallback = tuple(inp.default_zones or ()) or (
-        (inp.window.time_zone,) if inp.window is not None and inp.window.time_zone else (LAST_RESORT_ZONE,)
-    )
-    calendars: dict[tuple[str, ...], WindowCalendar] = {}
-    batches: dict[tuple[float, tuple[str, ...], int], float] = defaultdict(float)
-    for i, due in enumerate(inp.due_times):
-        zones = tuple(inp.contact_zones[i]) if i < len(inp.contact_zones) and inp.contact_zones[i] else fallback
-        if zones not in calendars:
-            calendars[zones] = WindowCalendar(inp.window, zones, inp.blackout_dates)
-        ready = now_ts if due is None else max(now_ts, due.timestamp())
-        batches[(ready, zones, made[i] + 1)] += 1.0
-
-    # Heap items: (ready, sequence, zones, expected calls, attempt number).
-    heap: list[tuple[float, int, tuple[str, ...], float, int]] = []
-    seq = 0
-    for (ready, zones, attempt), weight in sorted(batches.items()):
-        heap.append((ready, seq, zones, weight, attempt))
-        seq += 1
-    heapq.heapify(heap)
+    heap, calendars = _first_calls(inp, made, now_ts)
+    seq = len(heap)
 
     clock = now_ts
     finish = now_ts + (call_seconds if inp.live_calls else 0.0)
