@@ -71,6 +71,21 @@ class _Counting:
         return getattr(self.file, name)
 
 
+def _config_fields(args: argparse.Namespace, console: Any) -> dict[str, Any] | None:
+    """The campaign's settings from --config (a JSON object), or None (said why)."""
+    if not args.config:
+        return {}
+    try:
+        fields = json.loads(args.config.read_text())
+    except (OSError, ValueError) as err:
+        console.print(f"--config {args.config}: not a JSON file ({err})")
+        return None
+    if not isinstance(fields, dict):
+        console.print(f"--config {args.config}: not a JSON object")
+        return None
+    return fields
+
+
 def run_upload(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
     from rich.console import Console
@@ -80,16 +95,9 @@ def run_upload(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         console.print(f"no such file: {args.file}")
         return REFUSED
-    fields: dict[str, Any] = {}
-    if args.config:
-        try:
-            fields = json.loads(args.config.read_text())
-        except (OSError, ValueError) as err:
-            console.print(f"--config {args.config}: not a JSON file ({err})")
-            return REFUSED
-        if not isinstance(fields, dict):
-            console.print(f"--config {args.config}: not a JSON object")
-            return REFUSED
+    fields = _config_fields(args, console)
+    if fields is None:
+        return REFUSED
     fields.update(campaignName=args.name, agentId=args.agent)
     base = (args.url or os.environ.get("API_BASE_URL") or f"http://127.0.0.1:{settings.api_port}").rstrip("/")
     key = _api_key(args, settings)
