@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import secrets
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+import cli_status
 from campaign_engine import upload_cli
 from campaign_engine.config_errors import ServerDied, run_reporting
 from campaign_engine.policy import legal_hours, tenant_policies
@@ -32,7 +33,7 @@ from campaign_engine.policy.tenant_policies import parse_tenant_policies
 from campaign_engine.private_files import make_tree_private, private_dir, reclose_data_dir
 from campaign_engine.settings import Settings, get_settings
 from campaign_engine.store.db import StoreNotConfigured, StoreUnreachable
-from campaign_engine.temporal import TemporalUnreachable, connect_or_explain, unreachable_reason
+from campaign_engine.temporal import TemporalUnreachable, unreachable_reason
 
 log = logging.getLogger("campaign-engine")
 
@@ -78,11 +79,42 @@ def ensure_api_key(settings: Settings) -> tuple[Settings, str]:
     return settings.model_copy(update={"campaign_api_keys": type(settings.campaign_api_keys)(f"default:{key}")}), key
 
 
-async def run_up(settings: Settings, stop: asyncio.Event) -> None:
+async def _connect(settings: Settings, address: str, server: Any, runtime: Any) -> Any:
+    """The Temporal client, once the server answers. A cluster of one's own (TEMPORAL_ADDRESS,
+    --address) either answers or is unreachable (one line)."""
+    from campaign_engine import devserver, tracing
+
+    try:
+        return await devserver.wait_until_serving(address, settings.temporal_namespace, server,
+                                                  timeout=60 if server is not None else 10,
+                                                  runtime=runtime, interceptors=tracing.interceptors(settings))
+    except TimeoutError as err:
+        if server is not None:
+            raise
+        raise TemporalUnreachable(settings, unreachable_reason(err)) from None
+
+
+async def _start_api(settings: Settings) -> tuple[Any, asyncio.Task]:
+    """The API served in this process, once it listens."""
     import uvicorn
 
     from api.main import create_app
-    from campaign_engine import devserver, metrics, tracing
+
+    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                            log_level="warning", lifespan="on")
+    api = uvicorn.Server(config)
+    api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # ours stop everything
+    api_task = asyncio.create_task(api.serve())
+    while not api.started:
+        if api_task.done():
+            await api_task
+            raise RuntimeError("the API could not start")
+        await asyncio.sleep(0.05)
+    return api, api_task
+
+
+async def run_up(settings: Settings, stop: asyncio.Event) -> None:
+    from campaign_engine import devserver, metrics
     from campaign_engine.store.startup import start_store
     from worker import running_worker
 
@@ -110,26 +142,9 @@ async def run_up(settings: Settings, stop: asyncio.Event) -> None:
         # The store (embedded unless DATABASE_URL is set) starts while Temporal boots.
         settings, store = await start_store(settings)
         reclose_data_dir(settings.data_dir)  # the embedded PostgreSQL opens it to its own user
-        try:
-            # A cluster of one's own (TEMPORAL_ADDRESS, --address) either answers or is unreachable.
-            client = await devserver.wait_until_serving(address, settings.temporal_namespace, server,
-                                                        timeout=60 if server is not None else 10,
-                                                        runtime=runtime, interceptors=tracing.interceptors(settings))
-        except TimeoutError as err:
-            if server is not None:
-                raise
-            raise TemporalUnreachable(settings, unreachable_reason(err)) from None
-        config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                                log_level="warning", lifespan="on")
-        api = uvicorn.Server(config)
-        api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # ours stop everything
+        client = await _connect(settings, address, server, runtime)
         async with running_worker(client, settings):
-            api_task = asyncio.create_task(api.serve())
-            while not api.started:
-                if api_task.done():
-                    await api_task
-                    raise RuntimeError("the API could not start")
-                await asyncio.sleep(0.05)
+            api, api_task = await _start_api(settings)
             print(_banner(settings, address, store.describe(), api_key, dev_server=server is not None,
                           metrics=metrics_server is not None), flush=True)
             # A dev server of ours that dies stops everything, with one line (exit status 1).
@@ -232,112 +247,6 @@ def cmd_migrate(settings: Settings) -> int:
 # --- status and list -------------------------------------------------------------------------
 
 
-async def _find_campaign(client, campaign_id: str) -> str:
-    if campaign_id.startswith("campaign/"):
-        return campaign_id
-    async for wf in client.list_workflows(f"CampaignId = '{campaign_id}' AND WorkflowType = 'CampaignWorkflow'"):
-        return wf.id
-    raise SystemExit(f"no campaign {campaign_id} found in Temporal")
-
-
-async def _progress(handle):
-    """The campaign's progress query, or a one-line reason why it cannot be had. Its status
-    is the one the API reports: `failed` for a workflow terminated without a final status."""
-    from temporalio.client import WorkflowQueryFailedError
-    from temporalio.service import RPCError
-
-    from campaign_engine.status import campaign_status
-    from workflows.campaign import CampaignWorkflow
-
-    try:
-        progress = await handle.query(CampaignWorkflow.progress)
-        execution = (await handle.describe()).status
-    except (RPCError, WorkflowQueryFailedError) as err:
-        raise SystemExit(f"campaign {handle.id} does not answer queries ({err}); is a worker running? "
-                         f"`temporal workflow describe -w {handle.id}` shows a failing workflow task") from None
-    return progress.model_copy(update={"status": campaign_status(progress.status, execution)})
-
-
-def _progress_table(progress) -> str:
-    lines = [
-        f"{progress.name} ({progress.campaign_id}): {progress.status.value}  {progress.percentage}%",
-        f"  contacts {progress.total_contacts}  calls placed {progress.calls_placed}  live {progress.live_calls}"
-        f"  redials pending {progress.pending_redials}",
-        "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(progress.by_state.items())),
-        "  dispositions: " + (", ".join(f"{k} {v}" for k, v in sorted(progress.by_disposition.items())) or "-"),
-    ]
-    if progress.next_redial_at:
-        lines.append(f"  next redial at {progress.next_redial_at.isoformat()}")
-    if progress.estimated_completion:
-        lines.append(f"  estimated completion {progress.estimated_completion.isoformat()}")
-    if progress.pause_reason:
-        lines.append(f"  paused: {progress.pause_reason}")
-    return "\n".join(lines)
-
-
-async def run_status(settings: Settings, campaign_id: str, watch: bool, as_json: bool) -> int:
-    from campaign_engine.models import CampaignStatus
-
-    client = await connect_or_explain(settings)
-    wf_id = await _find_campaign(client, campaign_id)
-    handle = client.get_workflow_handle(wf_id)
-    done = {CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED}
-    if not watch:
-        progress = await _progress(handle)
-        print(progress.model_dump_json(indent=2) if as_json else _progress_table(progress))
-        return 0
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=as_json)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task(campaign_id, total=None, detail="")
-        while True:
-            progress = await _progress(handle)
-            final = sum(progress.by_state.get(s, 0) for s in ("done", "removed", "canceled"))
-            detail = f"{progress.status.value} · {progress.calls_placed} calls · {progress.live_calls} live"
-            bar.update(task, total=progress.total_contacts, completed=final, detail=detail)
-            if as_json:
-                print(progress.model_dump_json(), flush=True)
-            if progress.status in done:
-                break
-            await asyncio.sleep(1)
-    if not as_json:
-        console.print(_progress_table(progress))
-    return 0
-
-
-async def run_list(settings: Settings, status: str | None, as_json: bool) -> int:
-    client = await connect_or_explain(settings)
-    query = "WorkflowType = 'CampaignWorkflow'"
-    if status:
-        query += f" AND CampaignStatus = '{status}'"
-    seen: dict[str, dict] = {}
-    async for wf in client.list_workflows(query):
-        if wf.id in seen:
-            continue  # older runs of a campaign that continued as new
-        attrs = {k.name: v for k, v in wf.typed_search_attributes}
-        seen[wf.id] = {
-            "campaign_id": attrs.get("CampaignId"),
-            "tenant": attrs.get("TenantId"),
-            "status": attrs.get("CampaignStatus"),
-            "agent_id": attrs.get("AgentId"),
-            "workflow_id": wf.id,
-            "started": wf.start_time.isoformat() if wf.start_time else None,
-        }
-    rows = list(seen.values())
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['campaign_id']:<22} {r['status'] or '-':<12} tenant={r['tenant']} agent={r['agent_id']}"
-                  f" started={r['started']}")
-        if not rows:
-            print("no campaigns")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="campaign-engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -376,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "upload":
             status = upload_cli.run_upload(args, settings)
         elif args.command == "status":
-            status = asyncio.run(run_status(settings, args.campaign_id, args.watch, args.json))
+            status = asyncio.run(cli_status.run_status(settings, args.campaign_id, args.watch, args.json))
         else:
-            status = asyncio.run(run_list(settings, args.status, args.json))
+            status = asyncio.run(cli_status.run_list(settings, args.status, args.json))
     except TemporalUnreachable as err:
         print(err, file=sys.stderr)
         return UNREACHABLE

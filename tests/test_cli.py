@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from activities.providers.simulated import CarrierLedger
-from cli import run_status
+from cli_status import run_status
 from tests.conftest import engine_settings
 from tests.helpers import launch_campaign, make_config, make_contacts, wait_for
 from worker import running_worker
