@@ -9,7 +9,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # Only what the package needs (no .data/, .venv/ or tests in the image).
-COPY pyproject.toml README.md worker.py ./
+COPY pyproject.toml README.md worker.py cli.py cli_status.py ./
 COPY campaign_engine ./campaign_engine
 COPY workflows ./workflows
 COPY activities ./activities

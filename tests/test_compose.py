@@ -165,7 +165,9 @@ def test_dockerfile_installs_the_package_with_everything_it_needs():
         copied.update(part.rstrip("/") for part in line.split()[:-1])
     pyproject = (ROOT / "pyproject.toml").read_text()
     packages = set(re.findall(r'"(\w+)\*"', pyproject.split("[tool.setuptools.packages.find]")[1]))
-    needed = {"pyproject.toml", "README.md", "worker.py"} | packages
+    modules = {f"{m}.py" for m in re.findall(r'"(\w+)"', re.search(r"^py-modules = \[(.*)\]", pyproject, re.M)[1])}
+    assert {"worker.py", "cli.py"} <= modules  # the worker, and `campaign-engine` (compose's migrate)
+    needed = {"pyproject.toml", "README.md"} | modules | packages
     assert needed <= copied | {"."}, f"not copied into the image: {sorted(needed - copied)}"
     for path in needed:
         assert (ROOT / path).exists(), path
