@@ -1,11 +1,13 @@
 """CampaignWorkflow: one campaign, from upload to its final summary.
 
 Its contacts are rows in the store. It launches them in key order (workflows/launcher.py),
-decides when each may dial (workflows/admission.py: pause, concurrency, pacing), hears from
-each by one signal (`contact_report`), or by its result for a contact dialled with its start
-(workflows/child_results.py), and writes what changed to the store (workflows/recorder.py). It keeps counters and what is in flight, never a list of every
-contact, and continues as new as often as its history needs: contacts are started with
-ParentClosePolicy.ABANDON and report to the campaign's workflow id, whichever run is current.
+decides when each may dial (workflows/admission.py: pause, concurrency, pacing), sends the
+grants and stops (workflows/dispatcher.py), hears from each by one signal (`contact_report`),
+or by its result for a contact dialled with its start (workflows/child_results.py), and
+writes what changed to the store (workflows/recorder.py). It keeps counters and what is in
+flight, never a list of every contact, and continues as new as often as its history needs:
+contacts are started with ParentClosePolicy.ABANDON and report to the campaign's workflow
+id, whichever run is current.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.broadcast import BroadcastRequest
     from campaign_engine import search_attributes as sa
-    from campaign_engine.contract import Activity, CampaignQuery, CampaignSignal, CampaignUpdate, ContactSignal
+    from campaign_engine.contract import CampaignQuery, CampaignSignal, CampaignUpdate
     from campaign_engine.models import (
         AppendNotice,
         AttemptReport,
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import auto_pause
     from workflows.admission import Admission
     from workflows.child_results import ChildResults
-    from workflows.contact_signal import signal_contact
+    from workflows.dispatcher import Dispatcher
     from workflows.webhook_delivery import await_webhook_deliveries, start_campaign_completed, start_campaign_paused
     from workflows.launcher import Launcher
     from workflows.liveness import Liveness
@@ -50,8 +51,6 @@ with workflow.unsafe.imports_passed_through():
 
 # A run continues as new past this many events (Temporal's hard limit is 51,200).
 MAX_RUN_EVENTS = 8_000
-# Signals sent at once (Temporal allows 2,000 pending per run).
-SIGNAL_BATCH = 500
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELED, CampaignStatus.FAILED)
 
 
@@ -68,7 +67,8 @@ class CampaignWorkflow:
         self._recorder = Recorder(self._config, self._state, self._counters)
         self._results = ChildResults(on_report=self.contact_report, on_closed=self._closed_without_report)
         self._launcher = Launcher(self._state, self._config, self._admission, self._recorder, self._results)
-        self._outbox: list[tuple[int, DialGrant]] = []  # grants, stops and retries to send
+        self._dispatcher = Dispatcher(self._state, self._config, self._admission, self._recorder,
+                                      on_unreachable=self._closed_without_report)
         self._liveness = Liveness(self._state, self._config, self._admission, self._recorder,
                                   on_closed=self._closed_without_report, is_finished=self._is_finished)
         self._sa_status: CampaignStatus | None = None
@@ -103,7 +103,7 @@ class CampaignWorkflow:
         while True:
             await self._until_something_to_do()
             await self._launcher.launch()
-            await self._dispatch()
+            await self._dispatcher.dispatch()
             self._publish()
             if self._is_finished() and (summary := await self._finish()) is not None:
                 return summary
@@ -122,13 +122,12 @@ class CampaignWorkflow:
             pass
 
     def _has_work(self) -> bool:
-        st = self._state
-        return bool(self._outbox or st.broadcasts or self._launcher.can_launch()
+        return bool(self._dispatcher.has_work() or self._launcher.can_launch()
                     or self._admission.free_slots(workflow.now()) > 0)
 
     def _is_finished(self) -> bool:
         st = self._state
-        if st.status == CampaignStatus.DRAFT or self._launcher.has_more() or st.broadcasts or self._outbox:
+        if st.status == CampaignStatus.DRAFT or self._launcher.has_more() or self._dispatcher.has_work():
             return False
         return st.final >= st.total and (st.total > 0 or st.status == CampaignStatus.CANCELED)
 
@@ -194,40 +193,6 @@ class CampaignWorkflow:
         if (notice := start_campaign_paused(cfg, st)) is not None:
             self._notices.append(notice)
 
-    # --- dispatch: grants, stops, broadcasts ---------------------------------------------
-
-    async def _dispatch(self) -> None:
-        now = workflow.now()
-        for key, attempt in self._admission.take(now, SIGNAL_BATCH):
-            self._state.calls_placed += 1
-            self._recorder.change(ContactChange(key=key, state=ContactState.DIALING))
-            self._outbox.append((key, DialGrant(attempt=attempt, granted_at=now)))
-        while self._outbox:
-            batch, self._outbox = self._outbox[:SIGNAL_BATCH], self._outbox[SIGNAL_BATCH:]
-            await asyncio.gather(*(self._tell(key, grant) for key, grant in batch))
-        while self._state.broadcasts:
-            await self._broadcast(self._state.broadcasts[0])
-            self._state.broadcasts.pop(0)
-
-    async def _tell(self, key: int, grant: DialGrant) -> None:
-        if not await signal_contact(key, ContactSignal.DIAL_GRANT, grant):
-            self._closed_without_report(key)
-
-    async def _broadcast(self, what: str) -> None:
-        """A stop (cancel) or the new redial rules to every open contact, paged from the store
-        once it has every launch (contacts launched later start with the rules in force)."""
-        await self._recorder.recorded()
-        cfg = self._config
-        request = BroadcastRequest(
-            campaign_workflow_id=workflow.info().workflow_id, tenant_id=cfg.tenant_id, campaign_id=cfg.campaign_id,
-            stop=DialGrant(attempt=0, stop=ContactState.CANCELED, reason="campaign canceled") if what == "stop" else None,
-            policy=RedialUpdate(redial=cfg.redial, redial_rules=cfg.redial_rules) if what == "policy" else None,
-        )
-        await workflow.execute_activity(
-            Activity.SIGNAL_OPEN_CONTACTS, request, result_type=int, start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=1), summary=f"{what} to every open contact",
-        )
-
     # --- what contacts say -------------------------------------------------------------
 
     @workflow.signal(name=CampaignSignal.DIAL_REQUEST)
@@ -236,14 +201,14 @@ class CampaignWorkflow:
         self._results.spoke(key)
         self._discard(st.fresh, key)
         if st.status == CampaignStatus.CANCELED:
-            self._outbox.append((key, DialGrant(attempt=0, stop=ContactState.CANCELED, reason="campaign canceled")))
+            self._dispatcher.send(key, DialGrant(attempt=0, stop=ContactState.CANCELED, reason="campaign canceled"))
         elif key in st.dialing:
             return
         elif self._admission.enqueue(key, request.attempt):
             self._recorder.change(ContactChange(key=key, state=ContactState.QUEUED, clear_next_call=True))
         else:
-            self._outbox.append((key, DialGrant(attempt=request.attempt,
-                                                retry_at=self._admission.retry_at(workflow.now()))))
+            self._dispatcher.send(key, DialGrant(attempt=request.attempt,
+                                                 retry_at=self._admission.retry_at(workflow.now())))
 
     @workflow.signal(name=CampaignSignal.PROVIDER_BLOCKED)
     def provider_blocked(self, request: DialRequest) -> None:
@@ -378,7 +343,7 @@ class CampaignWorkflow:
             return await self._recorder.answer_when_recorded(ContactRemoval(key=key, state=ContactState.REMOVED))
         live = key in st.dialing
         self._admission.drop(key)
-        self._outbox.append((key, DialGrant(attempt=0, stop=ContactState.REMOVED, reason="removed through the API")))
+        self._dispatcher.send(key, DialGrant(attempt=0, stop=ContactState.REMOVED, reason="removed through the API"))
         return ContactRemoval(key=key, state=ContactState.DIALING if live else ContactState.QUEUED)
 
     @update_redial.validator

@@ -22,9 +22,7 @@ from temporalio.exceptions import ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import ContactSignal
     from campaign_engine.models import AttemptReport, ContactStatus
-    from workflows.contact_signal import signal_contact
-
-HAND_OVER_BATCH = 500  # signals sent at once (Temporal allows 2,000 pending per run)
+    from workflows.contact_signal import signal_contacts
 
 
 class ChildResults:
@@ -52,13 +50,8 @@ class ChildResults:
     async def hand_over(self) -> None:
         """Before continuing as new: every child still owing its result reports by signal.
         One that closed already keeps owing: its result is on its way to this run."""
-        keys = sorted(self._owed)
-        for i in range(0, len(keys), HAND_OVER_BATCH):
-            await asyncio.gather(*(self._hand_over(key) for key in keys[i:i + HAND_OVER_BATCH]))
-
-    async def _hand_over(self, key: int) -> None:
-        if await signal_contact(key, ContactSignal.REPORT_BY_SIGNAL):
-            self._owed.discard(key)  # else closed: its result comes to this run
+        missed = await signal_contacts(ContactSignal.REPORT_BY_SIGNAL, [(key, ()) for key in sorted(self._owed)])
+        self._owed.intersection_update(missed)  # a closed one's result is on its way to this run
 
     async def _await_end(self, key: int, handle: workflow.ChildWorkflowHandle) -> None:
         try:

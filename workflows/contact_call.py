@@ -27,7 +27,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import CampaignSignal, ContactQuery, ContactSignal
-    from campaign_engine.ids import contact_workflow_id
     from campaign_engine.models import (
         AttemptRecord,
         AttemptReport,
@@ -40,12 +39,11 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         RedialUpdate,
     )
-    from campaign_engine.policy.legal_hours import narrowed
     from campaign_engine.policy.redial import describe_wait
     from campaign_engine.policy.redial_rules import decide_next_call
-    from campaign_engine.policy.windows import is_open, next_open, window_state
 
     from workflows import dial
+    from workflows.contact_window import ContactWindow
     from workflows.webhook_delivery import await_webhook_deliveries, start_call_ended
 
 # After a provider auth failure, how long before the contact asks to dial again by itself.
@@ -70,7 +68,7 @@ class ContactCallWorkflow:
         self._next_action: str | None = None
         self._next_action_at = None
         self._reason: str | None = None
-        self._zones = input.contact.zones
+        self._window = ContactWindow(input.config, input.contact)
         # Customer webhook deliveries started and not awaited yet.
         self._deliveries: list[workflow.ActivityHandle] = []
         # Set by dial_grant when the campaign's dial queue is full: ask again then.
@@ -157,7 +155,7 @@ class ContactCallWorkflow:
                     return await self._end(ContactState.DONE, None, "no calling window opens within 400 days")
                 if not await self._ask_to_dial(attempt):
                     return await self._end_stopped()
-                if not self._window_open():
+                if not self._window.is_open(workflow.now()):
                     # Queued so long (a pause overnight) that the window closed: give the
                     # slot back and wait for the window again.
                     await self._report(ContactState.OUTSIDE_WINDOW, None)
@@ -201,7 +199,7 @@ class ContactCallWorkflow:
         cfg = self._input.config
         return decide_next_call(
             cfg.redial_rules or cfg.redial, self._attempts, now, self._wf_id,
-            self._zones, self._window, cfg.blackout_dates,
+            self._input.contact.zones, self._window.window, cfg.blackout_dates,
         )
 
     async def _wait_to_redial(self, attempt: int, record: AttemptRecord, decided_at: datetime,
@@ -241,37 +239,16 @@ class ContactCallWorkflow:
             return cfg.redial_rules.effective_max_attempts if cfg.redial_rules.enabled else 1
         return cfg.redial.max_attempts if cfg.redial.enabled else 1
 
-    @property
-    def _window(self):
-        """The campaign's calling window, narrowed to the contact's legal hours when the
-        campaign follows them (policy/legal_hours.py; the rule came with the contact's row)."""
-        cfg, contact = self._input.config, self._input.contact
-        if not cfg.legal_hours or contact.legal_window is None:
-            return cfg.calling_window
-        return narrowed(cfg.calling_window, contact.legal_window)
-
-    def _window_open(self) -> bool:
-        cfg = self._input.config
-        window = self._window
-        if window is None and not cfg.blackout_dates:
-            return True
-        return is_open(workflow.now(), window, self._zones, cfg.blackout_dates)
-
     async def _wait_for_window(self) -> bool:
         """Wait, on a durable timer, until the calling window is open in the contact's zones.
 
         False when stopped meanwhile, or when no window opens within 400 days.
         """
-        cfg = self._input.config
-        while not self._window_open():
-            now = workflow.now()
-            at = next_open(now, self._window, self._zones, cfg.blackout_dates)
+        while not self._window.is_open(now := workflow.now()):
+            at, self._reason = self._window.closed_until(now)
             if at is None:
                 return False
             self._set(ContactState.OUTSIDE_WINDOW, "call when the calling window opens", at)
-            self._reason = window_state(now, self._window, self._zones, cfg.blackout_dates)
-            if cfg.legal_hours and self._input.contact.legal_rule:
-                self._reason += f" (legal hours {self._input.contact.legal_rule} narrow the calling window)"
             await self._report(ContactState.OUTSIDE_WINDOW, None, next_call_at=at)
             if await self._wait_unless_stopped(at - now, f"outside calling window until {at.isoformat()}"):
                 return False
@@ -440,5 +417,3 @@ class ContactCallWorkflow:
             workflow.logger.warning("could not signal the campaign: %s", err)
             return False
 
-
-__all__ = ["ContactCallWorkflow", "contact_workflow_id"]

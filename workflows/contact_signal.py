@@ -1,7 +1,9 @@
-"""A signal from the campaign to one of its contacts, by key."""
+"""Signals from the campaign to its contacts, by key."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -9,6 +11,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from campaign_engine.contract import ContactSignal
     from campaign_engine.ids import contact_workflow_id
+
+# Signals sent at once (Temporal allows 2,000 pending per run).
+SIGNAL_BATCH = 500
 
 
 async def signal_contact(key: int, signal: ContactSignal, *args: Any) -> bool:
@@ -20,3 +25,13 @@ async def signal_contact(key: int, signal: ContactSignal, *args: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+async def signal_contacts(signal: ContactSignal, messages: Sequence[tuple[int, tuple]]) -> list[int]:
+    """`signal` to each (key, args), SIGNAL_BATCH at a time, in order; the keys it did not reach."""
+    missed: list[int] = []
+    for i in range(0, len(messages), SIGNAL_BATCH):
+        batch = messages[i:i + SIGNAL_BATCH]
+        reached = await asyncio.gather(*(signal_contact(key, signal, *args) for key, args in batch))
+        missed.extend(key for (key, _), ok in zip(batch, reached, strict=True) if not ok)
+    return missed
