@@ -117,12 +117,16 @@ async def carrier_engine(dev_env, task_queue, carrier_db, monkeypatch, double: T
         # The test receivers listen on loopback over plain http: allowed here, never by default.
         "WEBHOOK_ALLOW_HTTP": "true",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        # A real carrier calls only inside the numbers' legal hours: off here, or these tests
+        # would pass only in the daytime of India (tests/test_compliance_legal_hours.py has them).
+        "LEGAL_HOURS": "off",
         **env,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     settings = engine_settings(dev_env, task_queue, carrier_db,
-                               TELEPHONY_PROVIDER=values["TELEPHONY_PROVIDER"], PUBLIC_BASE_URL=public_url)
+                               TELEPHONY_PROVIDER=values["TELEPHONY_PROVIDER"], PUBLIC_BASE_URL=public_url,
+                               LEGAL_HOURS=values["LEGAL_HOURS"])
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
         if worker:

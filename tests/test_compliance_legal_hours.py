@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaign_engine.models import CampaignStatus, Contact, Outcome, RedialPolicy
+from campaign_engine.models import CampaignState, CampaignStatus, Contact, LaunchRow, Outcome, RedialPolicy
 from campaign_engine.phones import mask_phone
 from campaign_engine.policy.legal_hours import DEFAULT, narrowed, rule_for, summary
 from campaign_engine.policy.windows import CallingWindow, is_open, resolve_time_zones
@@ -20,6 +20,7 @@ from campaign_engine.settings import Settings
 from tests.conftest import running_engine
 from tests.helpers import launch_campaign, make_config, wait_for
 from worker import running_worker
+from workflows.admission import Admission
 from workflows.contact_call import ContactCallWorkflow
 
 FLORIDA = "+13055550123"  # Miami: area code 305
@@ -169,3 +170,14 @@ async def test_get_campaign_names_the_rule_that_holds_contacts_and_when_it_opens
         assert all("legal hours IN " in g["reason"] for g in groups), groups
         opens = min(datetime.fromisoformat(g["opens_at"]) for g in groups).astimezone(ZoneInfo("Asia/Kolkata"))
         assert opens > now and opens.strftime("%H:%M") == window[0], opens
+
+
+def test_a_contact_with_legal_hours_never_gets_its_first_call_with_its_start():
+    """Without a calling window the first call could go with the contact's start, skipping
+    the window check: with legal hours that dialled outside them (seen at night in India)."""
+    row = LaunchRow(key=0, label="+9197xxxx01", zones=["Asia/Kolkata"], legal_rule="IN",
+                    legal_window=CallingWindow.model_validate({"startTime": "09:00", "endTime": "21:00"}))
+    legal = Admission(CampaignState(), make_config("CAMP-LH-START", legal_hours=True))
+    assert not legal.may_grant_with_start(row)
+    assert legal.may_grant_with_start(row.model_copy(update={"legal_window": None}))  # no rule for the number
+    assert Admission(CampaignState(), make_config("CAMP-LH-OFF", legal_hours=False)).may_grant_with_start(row)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from campaign_engine.models import CampaignConfig, CampaignState, CampaignStatus
+from campaign_engine.models import CampaignConfig, CampaignState, CampaignStatus, LaunchRow
 
 # A campaign without maxConcurrentCalls still keeps at most this many calls live (its state
 # holds one key per live call).
@@ -54,12 +54,12 @@ class Admission:
             slots = min(slots, int(self.tokens(now)))
         return slots
 
-    def may_grant_with_start(self) -> bool:
+    def may_grant_with_start(self, row: LaunchRow) -> bool:
         """Whether a new contact's first call can go with its start (nothing could hold it)."""
         cfg = self.cfg
         if self.st.status != CampaignStatus.IN_PROGRESS or cfg.calls_per_second or cfg.calling_window \
-                or cfg.blackout_dates:
-            return False  # pacing and windows are decided when the contact asks
+                or cfg.blackout_dates or (cfg.legal_hours and row.legal_window is not None):
+            return False  # pacing, windows and the contact's legal hours are decided when it asks
         return self.cap - self.live() - len(self.st.queue) > 0
 
     def take(self, now: datetime, limit: int) -> list[list[int]]:

@@ -58,7 +58,7 @@ class Launcher:
             return False
         if not self._page:
             return True  # a page to load
-        return not self._is_due(self._page[0]) or self._room_ahead() or self.admission.may_grant_with_start()
+        return not self._is_due(self._page[0]) or self._room_ahead() or self.admission.may_grant_with_start(self._page[0])
 
     def skip_unlaunched(self) -> int:
         """Cancel: every contact not launched ends; returns how many (not counted final yet)."""
@@ -119,7 +119,7 @@ class Launcher:
         while self._page and len(batch) < START_BATCH and not self.run_is_full():
             row = self._page[0]
             due = self._is_due(row)
-            granted = due and self.admission.may_grant_with_start()
+            granted = due and self.admission.may_grant_with_start(row)
             if due and not granted and not self._room_ahead():
                 break
             self._page.pop(0)
