@@ -38,7 +38,7 @@ async def upload_campaign_data_and_run(
 ) -> UploadAndRunResponse:
     # One copy of the contact list at a time: the bytes until they are validated (and
     # fingerprinted, for an Idempotency-Key), the models until they are Contacts (see
-    # contact_validation.validate_contacts), then the Contacts.
+    # contact_validation.stream_contacts), then the Contacts as they are written.
     if csv_upload.is_file_upload(request.headers.get("content-type")):  # a CSV or xlsx file
         upload = await csv_upload.read_upload(request, settings)
         body = csv_upload.campaign_body(upload.fields)
